@@ -1,0 +1,163 @@
+"""The `marshrut` command line: validate a region, plan it, generate sample regions."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from .problems import InputError
+
+app = typer.Typer(
+    name="marshrut",
+    help="marshrut (маршрут): индивидуальные образовательные маршруты педагогов — наставники, стажировки и "
+         "программы ДПО в пределах мест, расписаний, дорог и бюджетов, с доказанной оценкой оптимальности.\n\n"
+         "Individual development routes for teachers, planned optimally within capacities, dates, travel "
+         "and budgets.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+datasets_app = typer.Typer(help="Sample regions: generate bundles from seeded presets.", no_args_is_help=True)
+app.add_typer(datasets_app, name="datasets")
+console = Console()
+errors = Console(stderr=True)
+
+
+def rub(value: float) -> str:
+    """Roubles the Russian way: 1 234 567 ₽ (narrow no-break space between thousands)."""
+    return f"{value:,.0f}".replace(",", "\u202f") + " ₽"
+
+
+def number(value: float, digits: int = 1) -> str:
+    return f"{value:,.{digits}f}".replace(",", "\u202f").replace(".", ",")
+
+
+def print_problems(error: InputError) -> None:
+    table = Table(title=f"{error.title}: {error.total}", show_lines=False, title_justify="left")
+    for column in ("файл / file", "строка / row", "столбец / column", "значение / value", "что не так / problem"):
+        table.add_column(column, overflow="fold")
+    shown = error.problems[:200]
+    for p in shown:
+        table.add_row(p.file, "" if p.row is None else str(p.row), p.column or "", p.value or "", p.message)
+    errors.print(table)
+    if error.total > len(shown):
+        errors.print(f"… и ещё {error.total - len(shown)} (and {error.total - len(shown)} more)")
+
+
+def _load(bundle: Path):
+    from .bundle import load_bundle
+
+    started = time.perf_counter()
+    region = load_bundle(bundle)
+    return region, time.perf_counter() - started
+
+
+@app.command()
+def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")]) -> None:
+    """Check a region bundle and list every problem (exit status 2 if there are any)."""
+    try:
+        region, seconds = _load(bundle)
+    except InputError as error:
+        print_problems(error)
+        raise typer.Exit(2) from None
+    counts = region.counts()
+    console.print(f"[green]Набор данных корректен[/green] (bundle is valid, read in {seconds:.2f} s): "
+                  f"{region.name}, педагогов {number(counts['teachers'], 0)}, школ {number(counts['schools'], 0)}, "
+                  f"муниципалитетов {counts['municipalities']}, наставников {counts['mentors']}, "
+                  f"сессий стажировок {counts['site_sessions']}, сессий программ {counts['program_sessions']}.")
+
+
+@app.command()
+def plan(
+    bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the plan to")],
+    params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters (SPEC §3)")] = None,
+    time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds for the solve")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
+) -> None:
+    """Plan routes for a region and write assignments.csv, routes.csv, summary.json, clusters.csv, plan.xlsx."""
+    from .params import load_params
+    from .pipeline import plan_region
+    from .plan import write_plan
+
+    try:
+        parameters = load_params(params)
+        if time_limit is not None:
+            parameters = parameters.model_copy(update={"time_limit_s": time_limit})
+        region, load_seconds = _load(bundle)
+        console.print(f"Регион «{region.name}»: педагогов {number(len(region.teachers), 0)}, "
+                      f"прочитан за {load_seconds:.1f} с. Лимит решения {parameters.time_limit_s:g} с.")
+        with console.status("Планирование…", spinner="dots") as status:
+            def show(event) -> None:
+                if quiet:
+                    return
+                bound = "—" if event.bound is None else number(event.bound, 2)
+                status.update(f"[{event.elapsed:5.1f} с] {event.phase}: цель {number(event.objective, 2)}, "
+                              f"граница {bound}")
+            files = plan_region(region, parameters, on_progress=show)
+        folder = write_plan(files, out)
+    except InputError as error:
+        print_problems(error)
+        raise typer.Exit(2) from None
+    print_report(files.summary, folder)
+
+
+def print_report(summary: dict, folder: Path) -> None:
+    table = Table(show_header=False, title="План / plan", title_justify="left")
+    table.add_column()
+    table.add_column(justify="right")
+    spending = summary["spending"]
+    rows = [
+        ("Статус / status", summary["status"]),
+        ("Закрыто потребности / need covered",
+         f"{number(summary['need_covered'], 1)} из {number(summary['need_total'], 1)} "
+         f"({number(100 * summary['need_covered_share'], 1)} %)"),
+        ("Педагогов с маршрутом / teachers reached",
+         f"{number(summary['teachers_reached'], 0)} из {number(summary['teachers_with_need'], 0)} с дефицитами"),
+        ("Назначения / assignments", ", ".join(f"{k}: {number(v, 0)}" for k, v in summary["assignments"].items())),
+        ("Из сертификатов / vouchers", rub(spending["voucher_rub"])),
+        ("Из бюджетов муниципалитетов / municipalities",
+         f"{rub(spending['municipalities_rub'])} (бюджет региона {rub(spending['region_budget_rub'])})"),
+        ("Целевая функция / objective", number(summary["objective"], 3)),
+        ("Доказанная граница / proved bound", number(summary["bound"], 3)),
+        ("Разрыв до оптимума / gap", f"{number(100 * summary['gap'], 2)} %"),
+        ("Время решения / solve time", f"{number(summary['solve_seconds'], 1)} с"),
+    ]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    console.print(table)
+    console.print(f"Файлы плана / plan files: {folder.resolve()}")
+
+
+@datasets_app.command("generate")
+def datasets_generate(
+    preset: Annotated[str, typer.Option("--preset", help="tomsk-school-44 | krymsky-district | altai-krai | "
+                                                          "krasnoyarsk-krai")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the bundle to")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,
+    teachers: Annotated[Optional[int], typer.Option("--teachers", help="Rescale the preset to this many teachers",
+                                                    min=1)] = None,
+) -> None:
+    """Generate a sample region bundle from a preset."""
+    from datasets.generator import PRESETS, generate_bundle
+
+    if preset not in PRESETS:
+        errors.print(f"Неизвестный пресет «{preset}». Есть: {', '.join(PRESETS)}")
+        raise typer.Exit(2)
+    started = time.perf_counter()
+    path = generate_bundle(preset, out, seed=seed, teachers=teachers)
+    console.print(f"Набор «{preset}» (seed {seed}) записан в {Path(path).resolve()} "
+                  f"за {time.perf_counter() - started:.1f} с")
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,94 @@
+"""A fast feasible start: teachers in order of need, each taking the best feasible options in turn.
+
+This is the methodologist's spreadsheet made fast and careful (best marginal gain rather than the
+first activity that fits); the exact solvers then improve on it. It also repairs: given a plan
+that is feasible, it only adds to it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .instance import Instance
+
+
+class Residuals:
+    """Capacities and budgets left over by a plan: the coupling between teachers."""
+
+    def __init__(self, inst: Instance, chosen: np.ndarray) -> None:
+        idx = np.flatnonzero(chosen)
+        act = inst.options.activity[idx]
+        self.capacity = inst.activities.capacity - np.bincount(act, minlength=len(inst.activities))
+        spent = np.bincount(inst.municipality[idx], weights=inst.budget_rub[idx],
+                            minlength=len(inst.region.municipalities))
+        limits = inst.region.budgets.municipality_rub.astype(float)
+        self.municipal = np.where(limits >= 0, limits - spent, np.inf)
+        self.region = float(inst.region.budgets.region_rub - spent.sum())
+
+
+def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Residuals) -> None:
+    """Adds to one teacher's route, best marginal gain first, while a feasible positive gain exists."""
+    lo, hi = inst.options.first[teacher], inst.options.first[teacher + 1]
+    if lo == hi:
+        return
+    acts = inst.options.activity[lo:hi]
+    activities = inst.activities
+    weights = activities.weights[acts]
+    need = inst.need[teacher]
+    cost = inst.cost_points[lo:hi]
+    kind = inst.kind[lo:hi]
+    mine = chosen[lo:hi]
+    cover = weights[mine].sum(axis=0)
+    counts = np.bincount(kind[mine], minlength=3)
+    groups = set(activities.group[acts[mine]].tolist()) - {-1}
+    hours_left = inst.region.teachers.max_hours[teacher] - inst.hours[lo:hi][mine].sum()
+    voucher_left = inst.region.teachers.voucher_rub[teacher] - inst.voucher_rub[lo:hi][mine].sum()
+    dated = activities.dated[acts]
+    start, end = activities.start[acts], activities.end[acts]
+    busy = [(s, e) for s, e in zip(start[mine & dated], end[mine & dated])]
+    municipality = inst.region.teacher_municipality[teacher]
+    budget = inst.budget_rub[lo:hi]
+    open_ = ~mine
+    open_ &= residuals.capacity[acts] > 0
+    open_ &= inst.hours[lo:hi] <= hours_left + 1e-9
+    while open_.any():
+        gain = (np.minimum(1.0, cover + weights) - np.minimum(1.0, cover)) @ need - cost
+        money = min(residuals.municipal[municipality], residuals.region)
+        feasible = open_ & (budget <= money) & (inst.voucher_rub[lo:hi] <= voucher_left)
+        feasible &= counts[kind] < inst.limits[kind]
+        if groups:
+            feasible &= ~np.isin(activities.group[acts], list(groups))
+        for s, e in busy:
+            feasible &= ~(dated & (start <= e) & (end >= s))
+        gain = np.where(feasible, gain, -np.inf)
+        best = int(np.argmax(gain))
+        if gain[best] <= 1e-12:
+            return
+        mine[best] = True
+        open_[best] = False
+        chosen[lo + best] = True
+        cover += weights[best]
+        counts[kind[best]] += 1
+        if activities.group[acts[best]] >= 0:
+            groups.add(int(activities.group[acts[best]]))
+        if dated[best]:
+            busy.append((start[best], end[best]))
+        hours_left -= inst.hours[lo + best]
+        voucher_left -= inst.voucher_rub[lo + best]
+        residuals.capacity[acts[best]] -= 1
+        if np.isfinite(residuals.municipal[municipality]):
+            residuals.municipal[municipality] -= budget[best]
+        residuals.region -= budget[best]
+        open_ &= residuals.capacity[acts] > 0
+        open_ &= inst.hours[lo:hi] <= hours_left + 1e-9
+
+
+def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
+    """Greedy by need: the neediest teachers first. Starts from `chosen` (pinned, or a plan to repair)."""
+    chosen = inst.options.pinned.copy() if chosen is None else chosen.copy()
+    residuals = Residuals(inst, chosen)
+    if order is None:
+        order = np.argsort(-inst.need.sum(axis=1), kind="stable")
+    for teacher in order.tolist():
+        fill_teacher(inst, teacher, chosen, residuals)
+    return chosen

@@ -1,0 +1,73 @@
+"""The planning instance the solvers share: activities, options and needs, plus the plan value.
+
+Solvers work on option indices (rows of `Options`); a plan is a boolean vector over options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..needs import need_matrix
+from ..options import Activities, Options, build_activities, build_options
+from ..params import Params
+from ..region import RegionData
+
+
+@dataclass
+class Instance:
+    region: RegionData
+    params: Params
+    activities: Activities
+    options: Options
+    need: np.ndarray  # teachers x competencies
+    # Per option, gathered once: what it costs in objective points and what it uses.
+    cost_points: np.ndarray
+    kind: np.ndarray
+    hours: np.ndarray
+    voucher_rub: np.ndarray
+    budget_rub: np.ndarray
+    municipality: np.ndarray  # the municipality that pays (the teacher's)
+    limits: np.ndarray  # per kind: 1 mentor, max_internships, max_programs
+
+    @classmethod
+    def build(cls, region: RegionData, params: Params) -> "Instance":
+        activities = build_activities(region)
+        need = need_matrix(region, params)
+        options = build_options(region, params, activities, need)
+        act = options.activity
+        return cls(
+            region=region, params=params, activities=activities, options=options, need=need,
+            cost_points=activities.cost_rub[act] / params.rub_per_point,
+            kind=activities.kind[act],
+            hours=activities.hours[act],
+            voucher_rub=activities.voucher_rub[act],
+            budget_rub=activities.budget_rub[act],
+            municipality=region.teacher_municipality[options.teacher],
+            limits=np.array([1, params.max_internships, params.max_programs]),
+        )
+
+    @property
+    def n_options(self) -> int:
+        return len(self.options)
+
+    def teacher_values(self, chosen: np.ndarray) -> np.ndarray:
+        """Objective contribution of each teacher for a plan given as a boolean vector over options."""
+        idx = np.flatnonzero(chosen)
+        teachers = self.options.teacher[idx]
+        cover = np.zeros_like(self.need)
+        np.add.at(cover, teachers, self.activities.weights[self.options.activity[idx]])
+        value = (self.need * np.minimum(1.0, cover)).sum(axis=1)
+        value -= np.bincount(teachers, weights=self.cost_points[idx], minlength=len(self.need))
+        return value
+
+    def objective(self, chosen: np.ndarray) -> float:
+        """SPEC §5: sum of need * min(1, cover) minus cost / rub_per_point."""
+        return float(self.teacher_values(chosen).sum())
+
+    def standalone_value(self, option_idx: np.ndarray) -> np.ndarray:
+        """Value of each option taken alone: an upper bound on what it can add to any route."""
+        w = self.activities.weights[self.options.activity[option_idx]]
+        return (self.need[self.options.teacher[option_idx]] * np.minimum(1.0, w)).sum(axis=1) \
+            - self.cost_points[option_idx]

@@ -1,0 +1,226 @@
+"""solve(region, params) -> Result: greedy start, LP bound, reduced-cost fixing, then CP-SAT.
+
+Small instances (after fixing) go to one CP-SAT model of all teachers, which usually proves
+optimality. Larger ones get large-neighbourhood search: CP-SAT re-optimises a group of teachers
+(a municipality and its neighbours, the users of a saturated activity and those who wanted it,
+or a deficit profile) with everyone else fixed, warm-started from the incumbent. The bound is the
+LP's (and CP-SAT's where it solved the whole model): always a proof.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..params import Params
+from ..problems import InputError, Problem
+from ..region import RegionData
+from ..rules import PlanArrays, violations
+from .bound import lp_bound
+from .cpsat import solve_teachers
+from .greedy import Residuals, greedy
+from .instance import Instance
+
+# Past this many live options one CP-SAT model of everything is slower than neighbourhoods.
+FULL_MODEL_OPTIONS = 40_000
+OPTIMAL_TOLERANCE = 1e-6  # relative gap under which a plan is reported as proved optimal
+
+
+@dataclass(frozen=True)
+class Progress:
+    elapsed: float
+    objective: float
+    bound: float | None
+    phase: str
+
+
+@dataclass
+class Result:
+    instance: Instance
+    chosen: np.ndarray  # bool over options
+    status: str  # OPTIMAL | FEASIBLE
+    objective: float
+    bound: float
+    solve_seconds: float
+    statistics: dict = field(default_factory=dict)
+    history: list[Progress] = field(default_factory=list)
+
+    @property
+    def gap(self) -> float:
+        return max(0.0, (self.bound - self.objective) / max(1.0, abs(self.bound)))
+
+    @property
+    def plan(self) -> PlanArrays:
+        idx = np.flatnonzero(self.chosen)
+        return PlanArrays(self.instance.options.teacher[idx], self.instance.options.activity[idx])
+
+
+class _Tracker:
+    def __init__(self, started: float, callback: Callable[[Progress], None] | None) -> None:
+        self.started, self.callback = started, callback
+        self.history: list[Progress] = []
+        self.objective, self.bound = float("-inf"), float("inf")
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def update(self, phase: str, objective: float | None = None, bound: float | None = None) -> None:
+        if objective is not None:
+            self.objective = max(self.objective, objective)
+        if bound is not None:
+            self.bound = min(self.bound, bound)
+        event = Progress(self.elapsed(), self.objective, None if np.isinf(self.bound) else self.bound, phase)
+        self.history.append(event)
+        if self.callback:
+            self.callback(event)
+
+
+def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
+          profiles: np.ndarray | None = None, should_stop: Callable[[], bool] | None = None) -> Result:
+    """Plans the region. Raises InputError only for pinned assignments that break the rules."""
+    started = time.perf_counter()
+    deadline = started + params.time_limit_s
+    tracker = _Tracker(started, on_progress)
+    inst = Instance.build(region, params)
+    _check_pinned_jointly(inst)
+    stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
+                   "options_seconds": round(tracker.elapsed(), 3)}
+
+    chosen = greedy(inst)
+    objective = inst.objective(chosen)
+    stats["greedy_objective"] = objective
+    stats["greedy_seconds"] = round(tracker.elapsed(), 3)
+    tracker.update("greedy", objective)
+
+    remaining = deadline - time.perf_counter()
+    bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.4 * remaining))
+    bound = bound_result.bound
+    stats.update(lp_objective=bound_result.lp_objective, lp_rounds=bound_result.iterations,
+                 lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
+    tracker.update("bound", objective, bound)
+
+    alive = _live_options(inst, bound, bound_result.reduced, objective, chosen)
+    stats["live_options"] = int(alive.sum())
+    if alive.sum() <= FULL_MODEL_OPTIONS:
+        chosen, bound = _full_model(inst, alive, chosen, bound, deadline, tracker, stats)
+    else:
+        chosen = _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profiles, should_stop)
+
+    objective = inst.objective(chosen)
+    bound = max(bound, objective)  # the bound is proved >= any feasible objective; guards rounding
+    broken = violations(region, params, inst.activities,
+                        PlanArrays(inst.options.teacher[chosen], inst.options.activity[chosen]))
+    if broken:  # a bug, never the user's fault: do not hand out a plan that breaks a rule
+        raise RuntimeError("plan breaks rules: " + "; ".join(broken[:5]))
+    gap = (bound - objective) / max(1.0, abs(bound))
+    status = "OPTIMAL" if gap <= OPTIMAL_TOLERANCE else "FEASIBLE"
+    tracker.update("done", objective, bound)
+    return Result(inst, chosen, status, objective, bound, tracker.elapsed(), stats, tracker.history)
+
+
+def _check_pinned_jointly(inst: Instance) -> None:
+    pinned = inst.options.pinned
+    if not pinned.any():
+        return
+    broken = violations(inst.region, inst.params.model_copy(update={"pinned": [], "forbidden": []}),
+                        inst.activities, PlanArrays(inst.options.teacher[pinned], inst.options.activity[pinned]))
+    if broken:
+        raise InputError([Problem("pinned", f"закреплённые назначения вместе нарушают правила: {b}",
+                                  "pinned_breaks_rule") for b in broken],
+                         title="Ошибки в закреплённых назначениях")
+
+
+def _live_options(inst: Instance, bound: float, reduced: np.ndarray, incumbent: float,
+                  chosen: np.ndarray) -> np.ndarray:
+    """Reduced-cost fixing: an option with bound + r < incumbent is in no better plan."""
+    slack = 1e-7 * max(1.0, abs(bound))
+    return (bound + np.minimum(reduced, 0.0) >= incumbent - slack) | chosen | inst.options.pinned
+
+
+def _full_model(inst, alive, chosen, bound, deadline, tracker, stats):
+    candidates = np.flatnonzero(alive)
+    remaining = deadline - time.perf_counter()
+    if len(candidates) == 0 or remaining <= 0.05:
+        return chosen, bound
+
+    def report(objective: float, model_bound: float) -> None:
+        tracker.update("cp-sat", objective, None)
+
+    sub = solve_teachers(inst, candidates, chosen, remaining, workers=inst.params.workers,
+                         seed=inst.params.seed, on_solution=report, full=True)
+    stats["cpsat_status"] = sub.status
+    stats["method"] = "cp-sat full model"
+    new = chosen.copy()
+    new[candidates] = sub.chosen
+    if sub.model_bound is not None:
+        bound = min(bound, sub.model_bound)
+    return new, bound
+
+
+def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profiles, should_stop):
+    rng = np.random.default_rng(inst.params.seed)
+    opts = inst.options
+    n_teachers = len(inst.need)
+    live_first = np.searchsorted(opts.teacher[alive], np.arange(n_teachers + 1))
+    live_count = np.diff(live_first)
+    municipality = inst.region.teacher_municipality
+    travel = inst.region.travel_minutes
+    target = 6000  # live options per neighbourhood; adapted to how the solves go
+    moves = improvements = 0
+    kinds = ["municipality", "activity", "profile" if profiles is not None else "random", "random"]
+    objective = inst.objective(chosen)
+    while True:
+        remaining = deadline - time.perf_counter()
+        if remaining < 0.3 or (should_stop and should_stop()):
+            break
+        kind = kinds[moves % len(kinds)]
+        teachers = _pick(kind, rng, inst, chosen, alive, live_count, municipality, travel, profiles, target)
+        if len(teachers) == 0:
+            moves += 1
+            continue
+        mask = alive & np.isin(opts.teacher, teachers)
+        candidates = np.flatnonzero(mask | (chosen & np.isin(opts.teacher, teachers)))
+        sub = solve_teachers(inst, candidates, chosen, min(remaining, 4.0), workers=inst.params.workers,
+                             seed=int(rng.integers(1 << 30)))
+        moves += 1
+        if sub.improved:
+            chosen = chosen.copy()
+            chosen[candidates] = sub.chosen
+            objective = inst.objective(chosen)
+            improvements += 1
+            tracker.update(f"lns:{kind}", objective, bound)
+        target = int(np.clip(target * (1.25 if sub.status == "OPTIMAL" else 0.8), 1500, 30000))
+    stats.update(method="lns cp-sat", lns_moves=moves, lns_improvements=improvements)
+    return chosen
+
+
+def _pick(kind, rng, inst, chosen, alive, live_count, municipality, travel, profiles, target) -> np.ndarray:
+    """Teachers of one neighbourhood, about `target` live options in all."""
+    n_teachers = len(inst.need)
+    if kind == "municipality":
+        weights = np.bincount(municipality, weights=live_count, minlength=travel.shape[0])
+        if weights.sum() == 0:
+            return np.zeros(0, np.int64)
+        centre = rng.choice(len(weights), p=weights / weights.sum())
+        order = np.argsort(travel[centre][municipality] + rng.random(n_teachers) * 30, kind="stable")
+    elif kind == "activity":
+        residuals = Residuals(inst, chosen)
+        full = np.flatnonzero(residuals.capacity[:] <= 0)
+        if len(full) == 0:
+            return _pick("random", rng, inst, chosen, alive, live_count, municipality, travel, profiles, target)
+        activity = rng.choice(full)
+        wanting = np.unique(inst.options.teacher[alive & (inst.options.activity == activity)])
+        order = np.r_[rng.permutation(wanting), rng.permutation(n_teachers)]
+    elif kind == "profile":
+        label = rng.choice(np.unique(profiles))
+        members = np.flatnonzero(profiles == label)
+        order = np.r_[rng.permutation(members), rng.permutation(n_teachers)]
+    else:
+        order = rng.permutation(n_teachers)
+    _, first = np.unique(order, return_index=True)
+    order = order[np.sort(first)]
+    total = np.cumsum(live_count[order])
+    return order[: max(1, int(np.searchsorted(total, target)))]
