@@ -38,15 +38,24 @@ def number(value: float, digits: int = 1) -> str:
 
 
 def print_problems(error: InputError) -> None:
+    shown = error.problems[:200]
+    if not errors.is_terminal:  # a log or a pipe: one plain line per problem, nothing folded
+        errors.print(f"{error.title}: {error.total}", soft_wrap=True)
+        for p in shown:
+            errors.print(f"  {p}", soft_wrap=True, markup=False, highlight=False)
+    else:
+        _print_problem_table(error, shown)
+    if error.total > len(shown):
+        errors.print(f"… и ещё {error.total - len(shown)} (and {error.total - len(shown)} more)")
+
+
+def _print_problem_table(error: InputError, shown) -> None:
     table = Table(title=f"{error.title}: {error.total}", show_lines=False, title_justify="left")
     for column in ("файл / file", "строка / row", "столбец / column", "значение / value", "что не так / problem"):
         table.add_column(column, overflow="fold")
-    shown = error.problems[:200]
     for p in shown:
         table.add_row(p.file, "" if p.row is None else str(p.row), p.column or "", p.value or "", p.message)
     errors.print(table)
-    if error.total > len(shown):
-        errors.print(f"… и ещё {error.total - len(shown)} (and {error.total - len(shown)} more)")
 
 
 def _load(bundle: Path):

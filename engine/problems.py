@@ -81,8 +81,8 @@ class InputError(Exception):
         super().__init__(f"{title}: {self.total} (first: {first})")
 
     @classmethod
-    def from_report(cls, report: ProblemReport, title: str = "Ошибки во входных данных") -> "InputError":
-        return cls(report.problems, report.total, title)
+    def from_report(cls, report: ProblemReport) -> "InputError":
+        return cls(report.problems, report.total)
 
     def as_dict(self) -> dict:
         return {

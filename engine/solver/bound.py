@@ -19,11 +19,11 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 from scipy.optimize import linprog
 
 from ..options import PROGRAM
 from .instance import Instance
+from .linear import LinearModel, build_linear
 
 _CHUNK = 200_000
 
@@ -81,166 +81,44 @@ def reduced_costs(inst: Instance, prices: Prices, idx: np.ndarray | None = None)
     return out
 
 
-def _interval_cliques(start: np.ndarray, end: np.ndarray) -> list[np.ndarray]:
-    """Maximal sets of pairwise overlapping intervals (inclusive), by a sweep over start points."""
-    order = np.argsort(start, kind="stable")
-    cliques, last = [], None
-    for i in order:
-        members = np.flatnonzero((start <= start[i]) & (end >= start[i]))
-        if len(members) >= 2 and (last is None or not set(members.tolist()) <= last):
-            cliques.append(members)
-            last = set(members.tolist())
-    return cliques
-
-
-class MasterLP:
-    """The LP over a subset of options, rebuilt when columns are added."""
-
-    def __init__(self, inst: Instance, pairs: np.ndarray) -> None:
-        self.inst = inst
-        self.pair_t, self.pair_c = np.nonzero(pairs)
-        self.pair_id = np.full(inst.need.shape, -1, dtype=np.int64)
-        self.pair_id[self.pair_t, self.pair_c] = np.arange(len(self.pair_t))
-
-    def solve(self, master: np.ndarray, time_limit: float) -> tuple[Prices, np.ndarray, float, float]:
-        """Returns prices, LP values of the master options, the LP objective and the exact b'pi part."""
-        inst = self.inst
-        n_pairs, n_x = len(self.pair_t), len(master)
-        t = inst.options.teacher[master]
-        act = inst.options.activity[master]
-        rows, cols, vals, rhs, tags = [], [], [], [], []
-        next_row = 0
-
-        def add_rows(row_ids: np.ndarray, col_ids: np.ndarray, values: np.ndarray, b: np.ndarray, tag: str,
-                     keys: np.ndarray) -> None:
-            nonlocal next_row
-            rows.append(row_ids + next_row)
-            cols.append(col_ids)
-            vals.append(values)
-            rhs.append(b)
-            tags.append((tag, next_row, keys))
-            next_row += len(b)
-
-        # Cover: y_p - sum_a w_ac x_a <= 0.
-        w = inst.activities.weights[act]
-        a_idx, c_idx = np.nonzero(w)
-        p = self.pair_id[t[a_idx], c_idx]
-        keep = p >= 0
-        cover_rows = np.concatenate([np.arange(n_pairs), p[keep]])
-        cover_cols = np.concatenate([np.arange(n_pairs), n_pairs + a_idx[keep]])
-        cover_vals = np.concatenate([np.ones(n_pairs), -w[a_idx[keep], c_idx[keep]]])
-        add_rows(cover_rows, cover_cols, cover_vals, np.zeros(n_pairs), "cover", np.arange(n_pairs))
-        # Capacity of activities that the master could overfill.
-        self._add_grouped(add_rows, act, np.ones(n_x), inst.activities.capacity, "capacity", n_pairs)
-        # Counts per teacher and kind.
-        key = t.astype(np.int64) * 3 + inst.kind[master]
-        self._add_grouped(add_rows, key, np.ones(n_x), np.tile(inst.limits, len(inst.need)), "count", n_pairs)
-        # Hours and vouchers per teacher.
-        self._add_grouped(add_rows, t, inst.hours[master], inst.region.teachers.max_hours, "hours", n_pairs)
-        self._add_grouped(add_rows, t, inst.voucher_rub[master].astype(float),
-                          inst.region.teachers.voucher_rub.astype(float), "voucher", n_pairs)
-        # One session per program or site.
-        group = inst.activities.group[act]
-        has = group >= 0
-        gkey = np.where(has, t.astype(np.int64) * (inst.activities.group.max() + 2) + group, -1)
-        self._add_grouped(add_rows, gkey, np.ones(n_x), None, "group", n_pairs, skip=~has)
-        # Schedule: cliques of overlapping dated sessions per teacher.
-        self._add_cliques(add_rows, master, n_pairs)
-        # Budgets.
-        paid = inst.budget_rub[master] > 0
-        limits = inst.region.budgets.municipality_rub.astype(float)
-        muni = inst.municipality[master]
-        self._add_grouped(add_rows, np.where(paid & (limits[muni] >= 0), muni, -1),
-                          inst.budget_rub[master].astype(float), limits, "municipal", n_pairs,
-                          skip=~(paid & (limits[muni] >= 0)))
-        self._add_grouped(add_rows, np.where(paid, 0, -1), inst.budget_rub[master].astype(float),
-                          np.array([float(inst.region.budgets.region_rub)]), "region", n_pairs, skip=~paid)
-
-        n_rows = next_row
-        matrix = sp.csc_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-                               shape=(n_rows, n_pairs + n_x))
-        b = np.concatenate(rhs)
-        cost = np.concatenate([inst.need[self.pair_t, self.pair_c], -inst.cost_points[master]])
-        lower = np.concatenate([np.zeros(n_pairs), inst.options.pinned[master].astype(float)])
-        upper = np.ones(n_pairs + n_x)
-
-        # HiGHS through SciPy: its copy of HiGHS keeps its symbols private, so it lives beside
-        # OR-Tools in one process (the highspy wheel and OR-Tools' bundled HiGHS clash).
-        result = linprog(-cost, A_ub=matrix.tocsr(), b_ub=b, bounds=np.column_stack([lower, upper]),
-                         method="highs-ds", options={"time_limit": max(0.1, float(time_limit)), "presolve": True})
-        if result.x is not None and result.ineqlin is not None and result.ineqlin.marginals is not None:
-            pi = np.maximum(0.0, -np.asarray(result.ineqlin.marginals))
-            x = np.asarray(result.x)[n_pairs:]
-            lp_objective = -float(result.fun)
-        else:  # no usable duals in time: pi = 0 still gives a valid (weak) bound
-            pi, x, lp_objective = np.zeros(n_rows), np.zeros(n_x), float("nan")
-
-        prices = Prices(
-            cover=np.zeros(inst.need.shape), capacity=np.zeros(len(inst.activities)),
-            count=np.zeros((len(inst.need), 3)), hours=np.zeros(len(inst.need)), voucher=np.zeros(len(inst.need)),
-            municipal=np.zeros(len(inst.region.municipalities)), region=0.0)
-        for tag, start, keys in tags:
-            part = pi[start:start + len(keys)]
-            if tag == "cover":
-                prices.cover[self.pair_t, self.pair_c] = part
-            elif tag == "capacity":
-                prices.capacity[keys] = part
-            elif tag == "count":
-                prices.count[keys // 3, keys % 3] = part
-            elif tag == "hours":
-                prices.hours[keys] = part
-            elif tag == "voucher":
-                prices.voucher[keys] = part
-            elif tag == "municipal":
-                prices.municipal[keys] = part
-            elif tag == "region":
-                prices.region = float(part.sum())
-        # Exact reduced costs of master columns use every row, groups and cliques included.
-        self.master_reduced = -inst.cost_points[master] - matrix[:, n_pairs:].T @ pi
-        self.y_reduced = inst.need[self.pair_t, self.pair_c] - pi[:n_pairs]
-        return prices, np.clip(x, 0.0, 1.0), lp_objective, float(b @ pi)
-
-    @staticmethod
-    def _add_grouped(add_rows, keys: np.ndarray, coef: np.ndarray, limit_of: np.ndarray | None, tag: str,
-                     offset: int, skip: np.ndarray | None = None) -> None:
-        """One row per key whose columns could break its limit (other rows are slack and left out)."""
-        valid = keys >= 0 if skip is None else ~skip
-        if not valid.any():
-            return
-        uniq, inverse = np.unique(keys[valid], return_inverse=True)
-        totals = np.bincount(inverse, weights=coef[valid])
-        limits = np.ones(len(uniq)) if limit_of is None else limit_of[uniq].astype(float)
-        binding = totals > limits + 1e-9
-        if not binding.any():
-            return
-        row_of = np.full(len(uniq), -1)
-        row_of[binding] = np.arange(binding.sum())
-        cols = np.flatnonzero(valid)
-        r = row_of[inverse]
-        keep = r >= 0
-        add_rows(r[keep], offset + cols[keep], coef[valid][keep], limits[binding], tag, uniq[binding])
-
-    def _add_cliques(self, add_rows, master: np.ndarray, offset: int) -> None:
-        inst = self.inst
-        act = inst.options.activity[master]
-        dated = np.flatnonzero(inst.activities.dated[act])
-        if len(dated) < 2:
-            return
-        t = inst.options.teacher[master][dated]
-        bounds = np.flatnonzero(np.diff(np.concatenate([[-1], t, [-1]])))
-        row_ids, col_ids = [], []
-        n = 0
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            if hi - lo < 2:
-                continue
-            members = dated[lo:hi]
-            for clique in _interval_cliques(inst.activities.start[act[members]], inst.activities.end[act[members]]):
-                row_ids.append(np.full(len(clique), n))
-                col_ids.append(offset + members[clique])
-                n += 1
-        if n:
-            r = np.concatenate(row_ids)
-            add_rows(r, np.concatenate(col_ids), np.ones(len(r)), np.ones(n), "clique", np.arange(n))
+def solve_lp(inst: Instance, model: LinearModel, time_limit: float) -> tuple[Prices, np.ndarray, float, float, np.ndarray, np.ndarray]:
+    """Solves the LP; returns prices, LP x values, LP objective, b'pi, exact r of x and of y columns."""
+    n_rows = len(model.rhs)
+    # HiGHS through SciPy: its copy of HiGHS keeps its symbols private, so it lives beside
+    # OR-Tools in one process (the highspy wheel and OR-Tools' bundled HiGHS clash).
+    result = linprog(-model.cost, A_ub=model.matrix, b_ub=model.rhs,
+                     bounds=np.column_stack([model.lower, model.upper]), method="highs-ds",
+                     options={"time_limit": max(0.1, float(time_limit)), "presolve": True})
+    if result.x is not None and result.ineqlin is not None and result.ineqlin.marginals is not None:
+        pi = np.maximum(0.0, -np.asarray(result.ineqlin.marginals))
+        x = np.asarray(result.x)[model.n_pairs:]
+        lp_objective = -float(result.fun)
+    else:  # no usable duals in time: pi = 0 still gives a valid (weak) bound
+        pi, x, lp_objective = np.zeros(n_rows), np.zeros(len(model.columns)), float("nan")
+    prices = Prices(
+        cover=np.zeros(inst.need.shape), capacity=np.zeros(len(inst.activities)),
+        count=np.zeros((len(inst.need), 3)), hours=np.zeros(len(inst.need)), voucher=np.zeros(len(inst.need)),
+        municipal=np.zeros(len(inst.region.municipalities)), region=0.0)
+    for tag, start, keys in model.tags:
+        part = pi[start:start + len(keys)]
+        if tag == "cover":
+            prices.cover[model.pair_t, model.pair_c] = part
+        elif tag == "capacity":
+            prices.capacity[keys] = part
+        elif tag == "count":
+            prices.count[keys // 3, keys % 3] = part
+        elif tag == "hours":
+            prices.hours[keys] = part
+        elif tag == "voucher":
+            prices.voucher[keys] = part
+        elif tag == "municipal":
+            prices.municipal[keys] = part
+        elif tag == "region":
+            prices.region = float(part.sum())
+    # Exact reduced costs of the model's own columns use every row (groups, cliques, cuts too).
+    reduced_all = model.cost - model.matrix.T @ pi
+    return (prices, np.clip(x, 0.0, 1.0), lp_objective, float(model.rhs @ pi),
+            reduced_all[model.n_pairs:], reduced_all[:model.n_pairs])
 
 
 def initial_master(inst: Instance, incumbent: np.ndarray, per_kind: tuple[int, int, int] = (6, 6, 10)) -> np.ndarray:
@@ -258,17 +136,19 @@ def initial_master(inst: Instance, incumbent: np.ndarray, per_kind: tuple[int, i
 
 def lp_bound(inst: Instance, incumbent: np.ndarray, time_limit: float, max_rounds: int = 6) -> BoundResult:
     started = time.perf_counter()
+    if inst.n_options == 0:  # nothing can be assigned: the empty plan is the only one
+        return BoundResult(0.0, np.zeros(0), np.zeros(0), 0.0, 0, 0, 0.0)
     pairs = coverable_pairs(inst)
-    lp = MasterLP(inst, pairs)
     master = initial_master(inst, incumbent)
     best: BoundResult | None = None
     for rounds in range(1, max_rounds + 1):
         remaining = time_limit - (time.perf_counter() - started)
-        prices, x, lp_objective, b_pi = lp.solve(master, remaining)
+        model = build_linear(inst, master, pairs)
+        prices, x, lp_objective, b_pi, master_reduced, y_reduced = solve_lp(inst, model, remaining)
         reduced = reduced_costs(inst, prices)
-        reduced[master] = lp.master_reduced
+        reduced[master] = master_reduced
         pinned = inst.options.pinned
-        bound = b_pi + np.maximum(0.0, lp.y_reduced).sum() \
+        bound = b_pi + np.maximum(0.0, y_reduced).sum() \
             + np.where(pinned, reduced, np.maximum(0.0, reduced)).sum()
         bound += 1e-9 * max(1.0, abs(bound))  # floating-point safety margin
         lp_value = np.zeros(inst.n_options)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.sat.python import cp_model
 
-from .bound import _interval_cliques
+from .linear import interval_cliques
 from .greedy import Residuals
 from .instance import Instance
 
@@ -98,10 +98,13 @@ def solve_teachers(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t
         bounds = np.searchsorted(inverse[order], np.arange(len(uniq) + 1))
         need_coef = np.ceil(inst.need[uniq // inst.need.shape[1], uniq % inst.need.shape[1]]
                             * scale / weight_scale - 1e-9).astype(np.int64)
+        hinted = chosen[candidates]
         for p in range(len(uniq)):
             members = order[bounds[p]:bounds[p + 1]]
             z = model.NewIntVar(0, weight_scale, "")
             model.Add(z <= sum(int(wq[m]) * x[rows[m]] for m in members))
+            # A complete hint (covers too) is what lets CP-SAT start from the incumbent.
+            model.AddHint(z, int(min(weight_scale, sum(int(wq[m]) for m in members if hinted[rows[m]]))))
             objective_terms.append(z)
             objective_coefs.append(int(need_coef[p]))
     cost_coef = np.floor(inst.cost_points[candidates] * scale + 1e-9).astype(np.int64)
@@ -127,7 +130,7 @@ def solve_teachers(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t
                 model.AddAtMostOne(x[i] for i in grouped[g == value])
         dated = idx[acts.dated[act[idx]]]
         if len(dated) > 1:
-            for clique in _interval_cliques(acts.start[act[dated]], acts.end[act[dated]]):
+            for clique in interval_cliques(acts.start[act[dated]], acts.end[act[dated]]):
                 model.AddAtMostOne(x[i] for i in dated[clique])
         hours = np.ceil(inst.hours[candidates][idx] * hours_scale - 1e-9).astype(np.int64)
         limit = math.floor(inst.region.teachers.max_hours[teacher] * hours_scale + 1e-9)

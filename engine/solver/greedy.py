@@ -26,8 +26,13 @@ class Residuals:
         self.region = float(inst.region.budgets.region_rub - spent.sum())
 
 
-def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Residuals) -> None:
-    """Adds to one teacher's route, best marginal gain first, while a feasible positive gain exists."""
+def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Residuals,
+                 prefer: np.ndarray | None = None) -> None:
+    """Adds to one teacher's route, best marginal gain first, while a feasible positive gain exists.
+
+    With `prefer` (a score per option, e.g. its LP value), options of higher preference go first
+    among those with a positive gain.
+    """
     lo, hi = inst.options.first[teacher], inst.options.first[teacher + 1]
     if lo == hi:
         return
@@ -60,10 +65,11 @@ def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Re
             feasible &= ~np.isin(activities.group[acts], list(groups))
         for s, e in busy:
             feasible &= ~(dated & (start <= e) & (end >= s))
-        gain = np.where(feasible, gain, -np.inf)
-        best = int(np.argmax(gain))
-        if gain[best] <= 1e-12:
+        feasible &= gain > 1e-12
+        if not feasible.any():
             return
+        key = gain if prefer is None else prefer[lo:hi] * 1e6 + gain
+        best = int(np.argmax(np.where(feasible, key, -np.inf)))
         mine[best] = True
         open_[best] = False
         chosen[lo + best] = True
@@ -83,12 +89,14 @@ def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Re
         open_ &= inst.hours[lo:hi] <= hours_left + 1e-9
 
 
-def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
-    """Greedy by need: the neediest teachers first. Starts from `chosen` (pinned, or a plan to repair)."""
+def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None,
+           prefer: np.ndarray | None = None) -> np.ndarray:
+    """Greedy by need: the neediest teachers first. Starts from `chosen` (pinned, or a plan to repair);
+    `prefer` rounds an LP solution (options by LP value first)."""
     chosen = inst.options.pinned.copy() if chosen is None else chosen.copy()
     residuals = Residuals(inst, chosen)
     if order is None:
         order = np.argsort(-inst.need.sum(axis=1), kind="stable")
     for teacher in order.tolist():
-        fill_teacher(inst, teacher, chosen, residuals)
+        fill_teacher(inst, teacher, chosen, residuals, prefer)
     return chosen

@@ -20,11 +20,11 @@ from ..problems import InputError, Problem
 from ..region import RegionData
 from ..rules import PlanArrays, violations
 from .bound import lp_bound
-from .cpsat import solve_teachers
 from .greedy import Residuals, greedy
 from .instance import Instance
+from .mip import MIP_REL_GAP, solve_mip
 
-# Past this many live options one CP-SAT model of everything is slower than neighbourhoods.
+# Up to this many live options one MIP of everything is tried first; past it, neighbourhoods only.
 FULL_MODEL_OPTIONS = 40_000
 OPTIMAL_TOLERANCE = 1e-6  # relative gap under which a plan is reported as proved optimal
 
@@ -91,22 +91,29 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
 
     chosen = greedy(inst)
     objective = inst.objective(chosen)
-    stats["greedy_objective"] = objective
-    stats["greedy_seconds"] = round(tracker.elapsed(), 3)
+    stats.update(greedy_objective=objective, greedy_seconds=round(tracker.elapsed(), 3))
     tracker.update("greedy", objective)
 
     remaining = deadline - time.perf_counter()
-    bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.4 * remaining))
+    bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.35 * remaining))
     bound = bound_result.bound
     stats.update(lp_objective=bound_result.lp_objective, lp_rounds=bound_result.iterations,
                  lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
     tracker.update("bound", objective, bound)
 
+    rounded = greedy(inst, prefer=bound_result.lp_value)
+    rounded_objective = inst.objective(rounded)
+    stats["lp_rounding_objective"] = rounded_objective
+    if rounded_objective > objective:
+        chosen, objective = rounded, rounded_objective
+        tracker.update("lp-rounding", objective, bound)
+
     alive = _live_options(inst, bound, bound_result.reduced, objective, chosen)
     stats["live_options"] = int(alive.sum())
     if alive.sum() <= FULL_MODEL_OPTIONS:
-        chosen, bound = _full_model(inst, alive, chosen, bound, deadline, tracker, stats)
-    else:
+        chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
+    if deadline - time.perf_counter() > 0.3 and not (should_stop and should_stop()) \
+            and not _proved(inst.objective(chosen), bound):
         chosen = _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profiles, should_stop)
 
     objective = inst.objective(chosen)
@@ -115,10 +122,13 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
                         PlanArrays(inst.options.teacher[chosen], inst.options.activity[chosen]))
     if broken:  # a bug, never the user's fault: do not hand out a plan that breaks a rule
         raise RuntimeError("plan breaks rules: " + "; ".join(broken[:5]))
-    gap = (bound - objective) / max(1.0, abs(bound))
-    status = "OPTIMAL" if gap <= OPTIMAL_TOLERANCE else "FEASIBLE"
+    status = "OPTIMAL" if _proved(objective, bound) else "FEASIBLE"
     tracker.update("done", objective, bound)
     return Result(inst, chosen, status, objective, bound, tracker.elapsed(), stats, tracker.history)
+
+
+def _proved(objective: float, bound: float) -> bool:
+    return (bound - objective) / max(1.0, abs(bound)) <= OPTIMAL_TOLERANCE
 
 
 def _check_pinned_jointly(inst: Instance) -> None:
@@ -140,23 +150,22 @@ def _live_options(inst: Instance, bound: float, reduced: np.ndarray, incumbent: 
     return (bound + np.minimum(reduced, 0.0) >= incumbent - slack) | chosen | inst.options.pinned
 
 
-def _full_model(inst, alive, chosen, bound, deadline, tracker, stats):
+def _full_model(inst, alive, chosen, incumbent, bound, deadline, tracker, stats):
+    """One MIP of every live option. Its dual bound is valid for the whole problem: any plan better
+    than the incumbent uses live options only (reduced-cost fixing)."""
     candidates = np.flatnonzero(alive)
     remaining = deadline - time.perf_counter()
-    if len(candidates) == 0 or remaining <= 0.05:
+    if len(candidates) == 0 or remaining <= 0.1:
         return chosen, bound
-
-    def report(objective: float, model_bound: float) -> None:
-        tracker.update("cp-sat", objective, None)
-
-    sub = solve_teachers(inst, candidates, chosen, remaining, workers=inst.params.workers,
-                         seed=inst.params.seed, on_solution=report, full=True)
-    stats["cpsat_status"] = sub.status
-    stats["method"] = "cp-sat full model"
+    sub = solve_mip(inst, candidates, chosen, remaining)
+    stats.update(method="mip full model", mip_status=sub.status, mip_seconds=round(sub.seconds, 3))
     new = chosen.copy()
     new[candidates] = sub.chosen
-    if sub.model_bound is not None:
-        bound = min(bound, sub.model_bound)
+    if sub.dual_bound is not None:
+        # HiGHS' floating-point bound, widened by its own gap tolerance.
+        proved = sub.dual_bound + 2 * MIP_REL_GAP * max(1.0, abs(sub.dual_bound))
+        bound = min(bound, max(incumbent, proved))
+    tracker.update("mip", inst.objective(new), bound)
     return new, bound
 
 
@@ -174,7 +183,7 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
     objective = inst.objective(chosen)
     while True:
         remaining = deadline - time.perf_counter()
-        if remaining < 0.3 or (should_stop and should_stop()):
+        if remaining < 0.3 or (should_stop and should_stop()) or _proved(objective, bound):
             break
         kind = kinds[moves % len(kinds)]
         teachers = _pick(kind, rng, inst, chosen, alive, live_count, municipality, travel, profiles, target)
@@ -183,8 +192,7 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
             continue
         mask = alive & np.isin(opts.teacher, teachers)
         candidates = np.flatnonzero(mask | (chosen & np.isin(opts.teacher, teachers)))
-        sub = solve_teachers(inst, candidates, chosen, min(remaining, 4.0), workers=inst.params.workers,
-                             seed=int(rng.integers(1 << 30)))
+        sub = solve_mip(inst, candidates, chosen, min(remaining, 5.0))
         moves += 1
         if sub.improved:
             chosen = chosen.copy()
@@ -193,7 +201,8 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
             improvements += 1
             tracker.update(f"lns:{kind}", objective, bound)
         target = int(np.clip(target * (1.25 if sub.status == "OPTIMAL" else 0.8), 1500, 30000))
-    stats.update(method="lns cp-sat", lns_moves=moves, lns_improvements=improvements)
+    stats.update(lns_moves=moves, lns_improvements=improvements)
+    stats.setdefault("method", "lns mip")
     return chosen
 
 
