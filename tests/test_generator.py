@@ -11,28 +11,13 @@ import pandas as pd
 import pytest
 
 from datasets.generator import PRESETS, generate_bundle, generate_frames
+from oracle import FILES
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "datasets" / "samples"
 
-# SPEC §2, copied here on purpose: the generator must follow the contract, not its own table.
-SPEC_COLUMNS = {
-    "competencies": ["competency_id", "name", "group"],
-    "municipalities": ["municipality_id", "name", "lat", "lon"],
-    "roads": ["from_municipality", "to_municipality", "minutes"],
-    "schools": ["school_id", "name", "municipality_id", "low_results"],
-    "teachers": ["teacher_id", "school_id", "role", "voucher_rub", "max_hours"],
-    "diagnostics": ["teacher_id", "competency_id", "score"],
-    "mentors": ["mentor_id", "teacher_id", "school_id", "capacity", "remote", "stipend_rub", "hours_per_mentee"],
-    "mentor_competencies": ["mentor_id", "competency_id", "weight"],
-    "sites": ["site_id", "school_id", "name"],
-    "site_competencies": ["site_id", "competency_id", "weight"],
-    "site_sessions": ["session_id", "site_id", "start", "end", "seats", "hours", "cost_rub"],
-    "programs": ["program_id", "registry_id", "provider", "name", "format", "hours", "price_rub"],
-    "program_competencies": ["program_id", "competency_id", "weight"],
-    "program_sessions": ["session_id", "program_id", "start", "end", "seats", "municipality_id"],
-    "budgets": ["scope", "scope_id", "amount_rub"],
-}
+# SPEC §2 as the independent oracle reads it: the generator must follow the contract, not its own table.
+SPEC_COLUMNS = FILES
 COMPETENCY_IDS = ["fl_reading", "fl_math", "fl_science", "fl_financial", "fl_global", "fl_creative", "subject",
                   "methodical", "assessment", "fgos", "inclusive", "at_risk", "upbringing", "digital", "management"]
 PERIOD = ("2026-09-01", "2027-05-31")

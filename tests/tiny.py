@@ -8,25 +8,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from oracle import FILES
+
 PERIOD = ("2026-09-01", "2027-05-31")
 
-HEADERS = {
-    "competencies": ["competency_id", "name", "group"],
-    "municipalities": ["municipality_id", "name", "lat", "lon"],
-    "roads": ["from_municipality", "to_municipality", "minutes"],
-    "schools": ["school_id", "name", "municipality_id", "low_results"],
-    "teachers": ["teacher_id", "school_id", "role", "voucher_rub", "max_hours"],
-    "diagnostics": ["teacher_id", "competency_id", "score"],
-    "mentors": ["mentor_id", "teacher_id", "school_id", "capacity", "remote", "stipend_rub", "hours_per_mentee"],
-    "mentor_competencies": ["mentor_id", "competency_id", "weight"],
-    "sites": ["site_id", "school_id", "name"],
-    "site_competencies": ["site_id", "competency_id", "weight"],
-    "site_sessions": ["session_id", "site_id", "start", "end", "seats", "hours", "cost_rub"],
-    "programs": ["program_id", "registry_id", "provider", "name", "format", "hours", "price_rub"],
-    "program_competencies": ["program_id", "competency_id", "weight"],
-    "program_sessions": ["session_id", "program_id", "start", "end", "seats", "municipality_id"],
-    "budgets": ["scope", "scope_id", "amount_rub"],
-}
+# The SPEC §2 columns as the independent oracle reads them.
+HEADERS = FILES
 
 
 def tiny_bundle(folder: Path, **tables: list[tuple]) -> Path:

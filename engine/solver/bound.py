@@ -139,7 +139,10 @@ def lp_bound(inst: Instance, incumbent: np.ndarray, time_limit: float, max_round
     if inst.n_options == 0:  # nothing can be assigned: the empty plan is the only one
         return BoundResult(0.0, np.zeros(0), np.zeros(0), 0.0, 0, 0, 0.0)
     pairs = coverable_pairs(inst)
-    master = initial_master(inst, incumbent)
+    # The LP must answer within its share of the time: fewer columns per teacher in big regions.
+    small = len(inst.need) <= 3000
+    master = initial_master(inst, incumbent, (6, 6, 10) if small else (2, 2, 3))
+    per_round = 5 if small else 1
     best: BoundResult | None = None
     for rounds in range(1, max_rounds + 1):
         remaining = time_limit - (time.perf_counter() - started)
@@ -166,7 +169,7 @@ def lp_bound(inst: Instance, incumbent: np.ndarray, time_limit: float, max_round
         t = inst.options.teacher[entering]
         first = np.r_[True, t[1:] != t[:-1]]
         rank = np.arange(len(t)) - np.maximum.accumulate(np.where(first, np.arange(len(t)), 0))
-        master = np.union1d(master, entering[rank < 5])
+        master = np.union1d(master, entering[rank < per_round])
     assert best is not None
     best.seconds = time.perf_counter() - started
     return best
