@@ -164,6 +164,40 @@ def datasets_generate(
                   f"за {time.perf_counter() - started:.1f} с")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind; off loopback, API keys are required")]
+    = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes", min=1)] = 1,
+) -> None:
+    """Serve the planning API (docs at /docs). Database: MARSHRUT_DATABASE_URL (SQLite file by default)."""
+    from api.serve import serve as run_server
+
+    try:
+        run_server(host, port, workers)
+    except ValueError as error:  # settings that cannot work, e.g. no API keys off loopback
+        errors.print(f"[red]{error}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def bench(
+    presets: Annotated[Optional[list[str]], typer.Option("--presets", help="Presets to compare on")] = None,
+    sizes: Annotated[Optional[list[int]], typer.Option("--sizes", help="Teacher counts of the scaling run")] = None,
+    time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds per solver and bundle")] = 60.0,
+    out: Annotated[Optional[Path], typer.Option("--out", help="Folder for results.csv, tables and plots")] = None,
+    solvers: Annotated[Optional[list[str]], typer.Option("--solvers", help="marshrut, greedy, cpsat, mip, "
+                                                                            "timefold")] = None,
+    quick: Annotated[bool, typer.Option("--quick", help="A smoke run of seconds")] = False,
+) -> None:
+    """Benchmark marshrut against the peers a planner would otherwise use; writes tables and plots."""
+    from benchmarks import run
+
+    run.main(presets=tuple(presets) if presets else run.PRESETS, sizes=tuple(sizes or ()), time_limit=time_limit,
+             out_dir=out or run.DEFAULT_OUT, solvers=solvers, quick=quick, log=console.print)
+
+
 def main() -> None:  # pragma: no cover
     app()
 

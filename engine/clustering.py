@@ -19,6 +19,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import pairwise_distances, silhouette_score
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
@@ -58,17 +59,26 @@ class DeficitProfiles(ClusterMixin, BaseEstimator):
     severity (plain k-means, power=1, splits large profiles into "mild" and "severe" halves and
     merges small ones; measured in benchmarks/clustering_ari.py). For each k in
     [k_min, k_max] k-means++ (`n_init` restarts) is fitted to a seeded sample of at most
-    `sample_size` rows and scored by the silhouette on that sample; the best k is then refined
-    on all rows starting from the sample's centres.
+    `sample_size` rows and scored by the silhouette on that sample; the chosen k (see
+    k_tolerance) is then refined on all rows starting from the sample's centres.
 
     Parameters
     ----------
     k_min, k_max : range of profile counts tried (capped by the number of distinct rows).
+    k_tolerance : the largest k whose silhouette is within this of the best is chosen
+        (0: the plain maximum). Silhouettes of neighbouring k often tie within ~0.01, and too
+        few profiles cost more than too many (mean ARI change on the generator's bundles:
+        -0.11 with two too few, -0.03 with two too many); merged profiles can hide a group
+        without deficits inside a deficit profile.
     power : exponent applied to the deficits before clustering (0 < power <= 1).
     n_init : k-means++ restarts per k.
     sample_size : rows used to choose k (the silhouette costs O(sample_size^2)).
     max_iter, tol : k-means stopping rule.
     random_state : seed for the sample and for k-means.
+    n_threads : OpenMP/BLAS threads during fit and predict (None: the libraries' default).
+        1 by default: the fits are small (k-means on the sample, one refinement on all rows), and
+        on a busy 2-core machine two spinning OpenMP threads made the fit 3-8x slower
+        (benchmarks/clustering_ari.py --threads). The limit is process-wide while it lasts.
 
     Attributes
     ----------
@@ -84,25 +94,33 @@ class DeficitProfiles(ClusterMixin, BaseEstimator):
         self,
         k_min=2,
         k_max=10,
+        k_tolerance=0.01,
         power=0.5,
         n_init=4,
         sample_size=3000,
         max_iter=300,
         tol=1e-4,
         random_state=0,
+        n_threads=1,
     ):
         self.k_min = k_min
         self.k_max = k_max
+        self.k_tolerance = k_tolerance
         self.power = power
         self.n_init = n_init
         self.sample_size = sample_size
         self.max_iter = max_iter
         self.tol = tol
         self.random_state = random_state
+        self.n_threads = n_threads
 
     def fit(self, X, y=None):
         """Choose the number of profiles and assign every row to one."""
         self._check_params()
+        with threadpool_limits(limits=self.n_threads):
+            return self._fit(X)
+
+    def _fit(self, X):
         X = _validate_data(self, X, dtype=[np.float64, np.float32])
         rng = check_random_state(self.random_state)
         Z = self._compress(X)
@@ -120,22 +138,21 @@ class DeficitProfiles(ClusterMixin, BaseEstimator):
         Zs = Z[sample]
         k_hi_sample = min(k_hi, _distinct_rows(Zs), len(sample) - 1)
         distances = pairwise_distances(Zs) if k_hi_sample >= self.k_min else None
-        best = None
+        fits = {}
         for k in range(self.k_min, k_hi_sample + 1):
-            km = self._kmeans(k, "k-means++", self.n_init, rng).fit(Zs)
+            fits[k] = self._kmeans(k, "k-means++", self.n_init, rng).fit(Zs)
             score = -1.0
-            if len(np.unique(km.labels_)) >= 2:
-                score = float(silhouette_score(distances, km.labels_, metric="precomputed"))
+            if len(np.unique(fits[k].labels_)) >= 2:
+                score = float(silhouette_score(distances, fits[k].labels_, metric="precomputed"))
             self.scores_[k] = score
-            if best is None or score > best[0]:
-                best = (score, km)
 
-        if best is None:  # the sample is degenerate though the data is not
+        if not fits:  # the sample is degenerate though the data is not
             km = self._kmeans(self.k_min, "k-means++", self.n_init, rng).fit(Z)
-        elif len(sample) < n:
-            km = self._kmeans(best[1].n_clusters, best[1].cluster_centers_, 1, rng).fit(Z)
         else:
-            km = best[1]
+            best = max(self.scores_.values())
+            km = fits[max(k for k, v in self.scores_.items() if v >= best - self.k_tolerance)]
+            if len(sample) < n:
+                km = self._kmeans(km.n_clusters, km.cluster_centers_, 1, rng).fit(Z)
         self._set_profiles(X, Z, km.labels_.astype(np.int64), km.cluster_centers_)
         self.n_iter_ = int(km.n_iter_)
         return self
@@ -144,7 +161,8 @@ class DeficitProfiles(ClusterMixin, BaseEstimator):
         """Profile of each row: the nearest profile centre (in the compressed space)."""
         check_is_fitted(self, "cluster_centers_")
         X = _validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
-        d = pairwise_distances(self._compress(X), self._z_centers, metric="sqeuclidean")
+        with threadpool_limits(limits=self.n_threads):
+            d = pairwise_distances(self._compress(X), self._z_centers, metric="sqeuclidean")
         return d.argmin(axis=1).astype(np.int64)
 
     # ------------------------------------------------------------------ internals
@@ -160,6 +178,13 @@ class DeficitProfiles(ClusterMixin, BaseEstimator):
             raise ValueError(f"k_max ({self.k_max}) must be >= k_min ({self.k_min})")
         if self.sample_size < 3:
             raise ValueError(f"sample_size must be at least 3, got {self.sample_size!r}")
+        if self.n_threads is not None and (
+            not isinstance(self.n_threads, numbers.Integral) or isinstance(self.n_threads, bool)
+            or self.n_threads < 1
+        ):
+            raise ValueError(f"n_threads must be None or a positive integer, got {self.n_threads!r}")
+        if not isinstance(self.k_tolerance, numbers.Real) or not 0 <= self.k_tolerance < 1:
+            raise ValueError(f"k_tolerance must be in [0, 1), got {self.k_tolerance!r}")
         if not isinstance(self.power, numbers.Real) or not 0 < self.power <= 1:
             raise ValueError(f"power must be in (0, 1], got {self.power!r}")
 

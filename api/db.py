@@ -1,0 +1,139 @@
+"""The database: regions (with the uploaded bundle), plans (params, status, progress) and plan files.
+
+SQLite by default, PostgreSQL by URL, through SQLAlchemy 2. JSON is stored as ASCII text
+(`json.dumps` escapes every control character and lone surrogate), so no user string can break
+a driver. Diagnostics scores live only inside the stored bundle and the plan files: they are
+never copied into a column of their own and never logged.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+import uuid
+from collections.abc import Iterator
+
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, inspect
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column, sessionmaker
+
+ACTIVE = ("queued", "running")
+FINISHED = ("done", "failed", "cancelled")
+STATUSES = ACTIVE + FINISHED
+
+
+def utcnow() -> dt.datetime:
+    """Naive UTC: SQLite keeps no time zone, so both databases store the same thing."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def dumps(value) -> str:
+    return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+
+
+def loads(text: str | None):
+    return None if text is None else json.loads(text)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Region(Base):
+    __tablename__ = "regions"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(500))
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[str] = mapped_column(Text)  # JSON: RegionData.counts()
+    # JSON: ids a plan request may name (teachers, mentors, sessions), to check pinned/forbidden early
+    ids: Mapped[str] = deferred(mapped_column(Text))
+    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Plan(Base):
+    __tablename__ = "plans"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    region_id: Mapped[str] = mapped_column(String(32), ForeignKey("regions.id", ondelete="CASCADE"), index=True)
+    params: Mapped[str] = mapped_column(Text)  # JSON, as validated (SPEC §3)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    attempt: Mapped[int] = mapped_column(Integer, default=0)  # starts so far; guards every worker write
+    owner: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid:token of the server solving it
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    progress: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: elapsed, objective, bound, phase
+    summary: Mapped[str | None] = deferred(mapped_column(Text, nullable=True))  # summary.json
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: InputError.as_dict() or a message
+
+
+class PlanFile(Base):
+    """assignments.csv, routes.csv, clusters.csv, summary.json, plan.xlsx of a finished plan."""
+
+    __tablename__ = "plan_files"
+
+    plan_id: Mapped[str] = mapped_column(String(32), ForeignKey("plans.id", ondelete="CASCADE"), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+def normalise_url(url: str) -> str:
+    """`postgresql://` means psycopg 3 here (psycopg2 is not a dependency)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def make_engine(url: str) -> Engine:
+    url = normalise_url(url)
+    if url.startswith("sqlite"):
+        # hide_parameters: a failed statement's values (bundle bytes, ids) never reach a log
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(connection, _record) -> None:
+            cursor = connection.cursor()
+            # WAL: readers never wait for the writer; several server processes may share the file
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA busy_timeout=30000")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+
+
+def create_schema(engine: Engine) -> None:
+    """Creates missing tables; several server processes starting at once may race, so retry."""
+    for attempt in range(5):
+        try:
+            Base.metadata.create_all(engine)
+            return
+        except DBAPIError:
+            if attempt == 4:
+                raise
+            time.sleep(0.2 * (attempt + 1))
+            if set(Base.metadata.tables) <= set(inspect(engine).get_table_names()):
+                return
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def sessions(factory: sessionmaker[Session]) -> Iterator[Session]:
+    with factory() as session:
+        yield session

@@ -1,0 +1,121 @@
+"""/v1/regions: upload a bundle, list, read and delete regions."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
+from sqlalchemy import func, select, update
+
+from engine import BundleError, load_upload
+
+from ..db import ACTIVE, Plan, PlanFile, Region, dumps, loads, utcnow
+from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..schemas import ErrorResponse, RegionOut
+
+router = APIRouter(prefix="/v1/regions", tags=["regions"])
+
+ID_PATTERN = re.compile(r"[0-9a-f]{32}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+ERRORS = {401: {"model": ErrorResponse, "description": "no or unknown API key"},
+          403: {"model": ErrorResponse, "description": "the key's role may not do this"},
+          422: {"model": ErrorResponse, "description": "invalid parameters, each named in `problems`"}}
+MALFORMED = {400: {"model": ErrorResponse, "description": "a body that cannot be parsed at all"}}
+NOT_FOUND = {404: {"model": ErrorResponse, "description": "no region with this id"}}
+
+
+def valid_id(value: str) -> bool:
+    """Ids are 32 hex digits; anything else is unknown without asking the database."""
+    return bool(ID_PATTERN.fullmatch(value))
+
+
+def clean_text(value: str | None, limit: int) -> str:
+    text = _CONTROL.sub("", value or "")
+    text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
+    return text.strip()[:limit]
+
+
+def problems_exception(error: BundleError) -> HTTPException:
+    body = error.as_dict()
+    codes = {p["code"] for p in body["problems"]}
+    # an archive that unpacks into too much is a too-large upload, whatever its packed size
+    status = 413 if codes and codes <= {"archive_too_large"} else 422
+    return HTTPException(status, {"detail": body.pop("title"), **body})
+
+
+def region_out(region: Region, plans: int = 0) -> RegionOut:
+    return RegionOut(region_id=region.id, name=region.name, filename=region.filename, size_bytes=region.size_bytes,
+                     sha256=region.sha256, created_at=region.created_at, plans=plans, **loads(region.counts))
+
+
+def get_region(session, region_id: str) -> Region:
+    region = session.get(Region, region_id) if valid_id(region_id) else None
+    if region is None:
+        raise HTTPException(404, "Регион не найден (region not found)")
+    return region
+
+
+@router.post("", status_code=201, response_model=RegionOut, dependencies=[Planner],
+             summary="Upload a region bundle (.zip of CSV files or .xlsx)",
+             responses={**ERRORS, **MALFORMED,
+                        413: {"model": ErrorResponse, "description": "upload or unpacked archive too large"},
+                        422: {"model": ErrorResponse, "description": "the bundle has problems: all of them, listed"}})
+def upload_region(
+    file: Annotated[UploadFile, File(description="the bundle: a .zip of the CSV folder (SPEC §2) or an .xlsx "
+                                                 "workbook with one sheet per file")],
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+) -> RegionOut:
+    """Validates the bundle (every problem is reported at once, as 422) and stores it."""
+    content = file.file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
+    filename = clean_text(file.filename, 255) or "upload"
+    try:
+        data = load_upload(content, filename)
+    except BundleError as error:
+        raise problems_exception(error) from None
+    ids = {"teacher": list(data.teachers.ids), "mentor": list(data.mentors.ids),
+           "internship": list(data.site_sessions.ids), "program": list(data.program_sessions.ids)}
+    region = Region(name=clean_text(data.name, 500) or filename, filename=filename, size_bytes=len(content),
+                    sha256=hashlib.sha256(content).hexdigest(), counts=dumps(data.counts()), ids=dumps(ids),
+                    content=content, created_at=utcnow())
+    session.add(region)
+    session.commit()
+    response.headers["Location"] = str(request.url_for("read_region", region_id=region.id))
+    return region_out(region)
+
+
+@router.get("", response_model=list[RegionOut], dependencies=[Viewer], responses=ERRORS,
+            summary="List regions, newest first")
+def list_regions(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                 offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> list[RegionOut]:
+    plans = (select(Plan.region_id, func.count().label("n")).group_by(Plan.region_id).subquery())
+    rows = session.execute(select(Region, func.coalesce(plans.c.n, 0)).outerjoin(plans, plans.c.region_id == Region.id)
+                           .order_by(Region.created_at.desc(), Region.id).limit(limit).offset(offset)).all()
+    return [region_out(region, n) for region, n in rows]
+
+
+@router.get("/{region_id}", response_model=RegionOut, dependencies=[Viewer], responses={**ERRORS, **NOT_FOUND},
+            summary="A region's name and counts")
+def read_region(region_id: str, session: SessionDep) -> RegionOut:
+    region = get_region(session, region_id)
+    plans = session.scalar(select(func.count()).select_from(Plan).where(Plan.region_id == region.id))
+    return region_out(region, plans)
+
+
+@router.delete("/{region_id}", status_code=204, dependencies=[Planner], responses={**ERRORS, **NOT_FOUND},
+               summary="Delete a region and its plans (running solves are stopped)")
+def delete_region(region_id: str, request: Request, session: SessionDep) -> Response:
+    region = get_region(session, region_id)
+    # cancel first: a dispatcher that sees the plan cancelled stops its solver and writes nothing more
+    session.execute(update(Plan).where(Plan.region_id == region.id, Plan.status.in_(ACTIVE))
+                    .values(status="cancelled", finished_at=utcnow(), owner=None))
+    plan_ids = select(Plan.id).where(Plan.region_id == region.id)
+    session.query(PlanFile).filter(PlanFile.plan_id.in_(plan_ids)).delete(synchronize_session=False)
+    session.query(Plan).filter(Plan.region_id == region.id).delete(synchronize_session=False)
+    session.delete(region)
+    session.commit()
+    request.app.state.dispatcher.poke()
+    return Response(status_code=204)

@@ -1,0 +1,70 @@
+"""Settings of the API service, from the environment (prefix MARSHRUT_)."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from functools import cached_property
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROLES = ("planner", "viewer")
+
+
+def is_loopback(host: str | None) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`; anything else (0.0.0.0 included) is exposed."""
+    if not host:
+        return False
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MARSHRUT_", extra="ignore")
+
+    database_url: str = Field("sqlite:///./marshrut.sqlite",
+                              description="SQLAlchemy URL: sqlite:///path or postgresql+psycopg://user@host/db")
+    host: str = Field("127.0.0.1", description="address the server is bound to (set by `marshrut serve`)")
+    api_keys: str = Field("", description="comma-separated `key:role` pairs, role planner or viewer")
+    require_api_keys: bool = Field(False, description="require keys even on a loopback address")
+    max_upload_bytes: int = Field(64 * 1024 * 1024, ge=1, description="largest accepted bundle upload")
+    max_body_bytes: int = Field(16 * 1024 * 1024, ge=1, description="largest accepted JSON request body")
+    max_concurrent_solves: int = Field(max(1, (os.cpu_count() or 2) // 2), ge=1, le=256,
+                                       description="solver processes running at a time (per server process)")
+    max_time_limit_s: float = Field(3600, gt=0, description="largest time_limit_s a plan may ask for")
+    solver_nice: int = Field(5, ge=0, le=19, description="niceness of solver processes: the API stays responsive")
+    lease_seconds: float = Field(30, gt=0, description="a running plan whose server stopped heartbeating this long "
+                                                       "is taken over by another server process")
+    max_attempts: int = Field(3, ge=1, description="times a plan is started before it is declared failed")
+    poll_seconds: float = Field(0.2, gt=0, description="how often the dispatcher looks at the queue")
+
+    @field_validator("api_keys")
+    @classmethod
+    def _check_keys(cls, value: str) -> str:
+        for item in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, role = item.rpartition(":")
+            if not sep or not key or role not in ROLES:
+                raise ValueError(f"MARSHRUT_API_KEYS: each item must be key:planner or key:viewer, got {item[:3]}…")
+        return value
+
+    @cached_property
+    def keys(self) -> dict[str, str]:
+        """API key -> role."""
+        pairs = (p.strip().rpartition(":") for p in self.api_keys.split(",") if p.strip())
+        return {key: role for key, _, role in pairs}
+
+    @property
+    def keys_required(self) -> bool:
+        return self.require_api_keys or not is_loopback(self.host)
+
+    def check(self) -> None:
+        """Refuses a server that would be reachable from outside without keys."""
+        if self.keys_required and not self.keys:
+            raise ValueError(f"the server is bound to {self.host} (not loopback) or MARSHRUT_REQUIRE_API_KEYS is set, "
+                             "but MARSHRUT_API_KEYS is empty: set keys like `key1:planner,key2:viewer`")
