@@ -108,6 +108,13 @@ class Options:
     def __len__(self) -> int:
         return len(self.teacher)
 
+    def find(self, region: RegionData, activities: Activities, refs: list[AssignmentRef]) -> np.ndarray:
+        """Indices of the options that are these assignments (those that are options at all)."""
+        n_acts = max(1, len(activities))
+        keys = self.teacher.astype(np.int64) * n_acts + self.activity
+        wanted = np.array(sorted(t * n_acts + a for t, a in _known_pairs(region, activities, refs)), dtype=np.int64)
+        return np.flatnonzero(np.isin(keys, wanted))
+
 
 def allowed_mask(region: RegionData, params: Params, activities: Activities, teachers: np.ndarray,
                  acts: np.ndarray) -> np.ndarray:
@@ -142,11 +149,16 @@ def allowed_mask(region: RegionData, params: Params, activities: Activities, tea
     return ok
 
 
-def build_options(region: RegionData, params: Params, activities: Activities, need: np.ndarray) -> Options:
+def build_options(region: RegionData, params: Params, activities: Activities, need: np.ndarray,
+                  extra: list[AssignmentRef] | None = None) -> Options:
+    """`extra`: assignments to offer even if they address no need (a previous plan's), if the rules allow."""
     n_teachers = len(region.teachers)
     forbidden = _refs_to_pairs(region, activities, params.forbidden, "forbidden")
     pinned = _refs_to_pairs(region, activities, params.pinned, "pinned")
     _check_pinned_allowed(region, params, activities, pinned)
+    kept = _known_pairs(region, activities, extra or [])
+    kept = {(t, a) for t, a in kept
+            if allowed_mask(region, params, activities, np.array([t]), np.array([a]))[0, 0]}
     addresses_any = (activities.weights > 0).astype(np.float32).T  # competencies x activities
     has_need = (need > 0).astype(np.float32)
     acts = np.arange(len(activities))
@@ -164,7 +176,8 @@ def build_options(region: RegionData, params: Params, activities: Activities, ne
     if forbidden:
         keys = keys[~np.isin(keys, np.array([t * len(activities) + a for t, a in forbidden], dtype=np.int64))]
     pinned_keys = np.array(sorted(t * len(activities) + a for t, a in pinned), dtype=np.int64)
-    keys = np.union1d(keys, pinned_keys)  # sorted: by teacher, then activity
+    kept_keys = np.array(sorted(t * len(activities) + a for t, a in kept - forbidden), dtype=np.int64)
+    keys = np.union1d(np.union1d(keys, pinned_keys), kept_keys)  # sorted: by teacher, then activity
     teacher = (keys // max(1, len(activities))).astype(np.int32)
     activity = (keys % max(1, len(activities))).astype(np.int32)
     first = np.searchsorted(teacher, np.arange(n_teachers + 1)).astype(np.int64)
@@ -187,6 +200,17 @@ def _refs_to_pairs(region: RegionData, activities: Activities, refs: list[Assign
             pairs.add((teacher, activity))
     if problems:
         raise InputError(problems, title="Ошибки в закреплённых и запрещённых назначениях")
+    return pairs
+
+
+def _known_pairs(region: RegionData, activities: Activities, refs: list[AssignmentRef]) -> set[tuple[int, int]]:
+    """The (teacher, activity) pairs of refs whose ids still exist; the others are dropped."""
+    pairs = set()
+    for ref in refs:
+        t = region.teachers.index.get(ref.teacher_id)
+        a = activities.lookup(ref.kind, ref.resource_id)
+        if t is not None and a is not None:
+            pairs.add((t, a))
     return pairs
 
 

@@ -71,7 +71,7 @@ def reduced_costs(inst: Instance, prices: Prices, idx: np.ndarray | None = None)
         part = idx[lo:lo + _CHUNK]
         t = inst.options.teacher[part]
         act = inst.options.activity[part]
-        r = (prices.cover[t] * inst.activities.weights[act]).sum(axis=1) - inst.cost_points[part]
+        r = (prices.cover[t] * inst.activities.weights[act]).sum(axis=1) - inst.solver_cost[part]
         r -= prices.capacity[act]
         r -= prices.count[t, inst.kind[part]]
         r -= prices.hours[t] * inst.hours[part]

@@ -25,7 +25,7 @@ MAX_OBJECTIVE_SCALE = 10**9  # integer units per objective point, when the magni
 
 def objective_scale(inst: Instance) -> int:
     """As fine as int64 allows: rounding then costs far less than the optimality tolerance."""
-    magnitude = float(inst.need.sum()) + float(inst.cost_points.sum()) + 1.0
+    magnitude = float(inst.need.sum()) + float(np.abs(inst.solver_cost).sum()) + 1.0
     return int(max(10**4, min(MAX_OBJECTIVE_SCALE, 10 ** np.floor(np.log10(1e17 / magnitude)))))
 
 
@@ -107,7 +107,7 @@ def solve_teachers(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t
             model.AddHint(z, int(min(weight_scale, sum(int(wq[m]) for m in members if hinted[rows[m]]))))
             objective_terms.append(z)
             objective_coefs.append(int(need_coef[p]))
-    cost_coef = np.floor(inst.cost_points[candidates] * scale + 1e-9).astype(np.int64)
+    cost_coef = np.floor(inst.solver_cost[candidates] * scale + 1e-9).astype(np.int64)
     objective_terms += x
     objective_coefs += (-cost_coef).tolist()
     model.Maximize(cp_model.LinearExpr.WeightedSum(objective_terms, objective_coefs))
@@ -193,4 +193,4 @@ def _value(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t: np.nda
     cover = np.zeros((len(teachers), inst.need.shape[1]))
     rows = np.searchsorted(teachers, inst.options.teacher[idx])
     np.add.at(cover, rows, inst.activities.weights[inst.options.activity[idx]])
-    return float((inst.need[teachers] * np.minimum(1.0, cover)).sum() - inst.cost_points[idx].sum())
+    return float((inst.need[teachers] * np.minimum(1.0, cover)).sum() - inst.solver_cost[idx].sum())

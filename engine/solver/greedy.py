@@ -40,7 +40,7 @@ def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Re
     activities = inst.activities
     weights = activities.weights[acts]
     need = inst.need[teacher]
-    cost = inst.cost_points[lo:hi]
+    cost = inst.solver_cost[lo:hi]
     kind = inst.kind[lo:hi]
     mine = chosen[lo:hi]
     cover = weights[mine].sum(axis=0)

@@ -30,13 +30,22 @@ class Instance:
     budget_rub: np.ndarray
     municipality: np.ndarray  # the municipality that pays (the teacher's)
     limits: np.ndarray  # per kind: 1 mentor, max_internships, max_programs
+    # Points the solvers add for choosing an option (>= 0), e.g. to keep a previous plan's
+    # assignments; the objective reported is always SPEC's, and a bound on objective + bonus
+    # is a bound on the objective.
+    bonus: np.ndarray | None = None
 
     @classmethod
-    def build(cls, region: RegionData, params: Params) -> "Instance":
+    def build(cls, region: RegionData, params: Params, keep: list | None = None,
+              keep_bonus: float = 0.0) -> "Instance":
+        """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept."""
         activities = build_activities(region)
         need = need_matrix(region, params)
-        options = build_options(region, params, activities, need)
+        options = build_options(region, params, activities, need, extra=keep)
         act = options.activity
+        bonus = np.zeros(len(options))
+        if keep and keep_bonus > 0:
+            bonus[options.find(region, activities, keep)] = keep_bonus
         return cls(
             region=region, params=params, activities=activities, options=options, need=need,
             cost_points=activities.cost_rub[act] / params.rub_per_point,
@@ -46,7 +55,18 @@ class Instance:
             budget_rub=activities.budget_rub[act],
             municipality=region.teacher_municipality[options.teacher],
             limits=np.array([1, params.max_internships, params.max_programs]),
+            bonus=bonus,
         )
+
+    @property
+    def solver_cost(self) -> np.ndarray:
+        """What the solvers minimise per option: cost in points less any bonus."""
+        return self.cost_points if self.bonus is None else self.cost_points - self.bonus
+
+    def solver_objective(self, chosen: np.ndarray) -> float:
+        """The objective the solvers maximise: SPEC's plus the bonus of the chosen options."""
+        extra = 0.0 if self.bonus is None else float(self.bonus[chosen].sum())
+        return self.objective(chosen) + extra
 
     @property
     def n_options(self) -> int:
@@ -70,4 +90,4 @@ class Instance:
         """Value of each option taken alone: an upper bound on what it can add to any route."""
         w = self.activities.weights[self.options.activity[option_idx]]
         return (self.need[self.options.teacher[option_idx]] * np.minimum(1.0, w)).sum(axis=1) \
-            - self.cost_points[option_idx]
+            - self.solver_cost[option_idx]

@@ -132,7 +132,7 @@ def build_linear(inst: Instance, columns: np.ndarray, pairs: np.ndarray, *, capa
                            shape=(rows.count, n_pairs + n_x))
     return LinearModel(
         columns=columns, pair_t=pair_t, pair_c=pair_c, matrix=matrix, rhs=np.concatenate(rows.rhs),
-        cost=np.concatenate([inst.need[pair_t, pair_c], -inst.cost_points[columns]]),
+        cost=np.concatenate([inst.need[pair_t, pair_c], -inst.solver_cost[columns]]),
         lower=np.concatenate([np.zeros(n_pairs), inst.options.pinned[columns].astype(float)]),
         upper=np.ones(n_pairs + n_x), tags=rows.tags,
     )

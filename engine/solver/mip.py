@@ -68,4 +68,4 @@ def _teachers_value(inst: Instance, candidates: np.ndarray, chosen: np.ndarray) 
     cover = np.zeros((len(teachers), inst.need.shape[1]))
     np.add.at(cover, np.searchsorted(teachers, inst.options.teacher[idx]), inst.activities.weights[
         inst.options.activity[idx]])
-    return float((inst.need[teachers] * np.minimum(1.0, cover)).sum() - inst.cost_points[idx].sum())
+    return float((inst.need[teachers] * np.minimum(1.0, cover)).sum() - inst.solver_cost[idx].sum())

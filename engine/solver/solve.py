@@ -79,18 +79,23 @@ class _Tracker:
 
 
 def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
-          profiles: np.ndarray | None = None, should_stop: Callable[[], bool] | None = None) -> Result:
-    """Plans the region. Raises InputError only for pinned assignments that break the rules."""
+          profiles: np.ndarray | None = None, should_stop: Callable[[], bool] | None = None,
+          keep: list | None = None, keep_bonus: float = 0.0) -> Result:
+    """Plans the region. Raises InputError only for pinned assignments that break the rules.
+
+    `keep` (AssignmentRef list, e.g. a previous plan) earns `keep_bonus` points per kept
+    assignment: re-planning moves an assignment only where that gains more than the bonus.
+    """
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tracker = _Tracker(started, on_progress)
-    inst = Instance.build(region, params)
+    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
                    "options_seconds": round(tracker.elapsed(), 3)}
 
     chosen = greedy(inst)
-    objective = inst.objective(chosen)
+    objective = inst.solver_objective(chosen)
     stats.update(greedy_objective=objective, greedy_seconds=round(tracker.elapsed(), 3))
     tracker.update("greedy", objective)
 
@@ -102,7 +107,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     tracker.update("bound", objective, bound)
 
     rounded = greedy(inst, prefer=bound_result.lp_value)
-    rounded_objective = inst.objective(rounded)
+    rounded_objective = inst.solver_objective(rounded)
     stats["lp_rounding_objective"] = rounded_objective
     if rounded_objective > objective:
         chosen, objective = rounded, rounded_objective
@@ -113,7 +118,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     if alive.sum() <= FULL_MODEL_OPTIONS:
         chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
     if deadline - time.perf_counter() > 0.3 and not (should_stop and should_stop()) \
-            and not _proved(inst.objective(chosen), bound):
+            and not _proved(inst.solver_objective(chosen), bound):
         chosen = _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profiles, should_stop)
 
     objective = inst.objective(chosen)
@@ -165,7 +170,7 @@ def _full_model(inst, alive, chosen, incumbent, bound, deadline, tracker, stats)
         # HiGHS' floating-point bound, widened by its own gap tolerance.
         proved = sub.dual_bound + 2 * MIP_REL_GAP * max(1.0, abs(sub.dual_bound))
         bound = min(bound, max(incumbent, proved))
-    tracker.update("mip", inst.objective(new), bound)
+    tracker.update("mip", inst.solver_objective(new), bound)
     return new, bound
 
 
@@ -180,7 +185,7 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
     target = 6000  # live options per neighbourhood; adapted to how the solves go
     moves = improvements = 0
     kinds = ["municipality", "activity", "profile" if profiles is not None else "random", "random"]
-    objective = inst.objective(chosen)
+    objective = inst.solver_objective(chosen)
     while True:
         remaining = deadline - time.perf_counter()
         if remaining < 0.3 or (should_stop and should_stop()) or _proved(objective, bound):
@@ -197,7 +202,7 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
         if sub.improved:
             chosen = chosen.copy()
             chosen[candidates] = sub.chosen
-            objective = inst.objective(chosen)
+            objective = inst.solver_objective(chosen)
             improvements += 1
             tracker.update(f"lns:{kind}", objective, bound)
         target = int(np.clip(target * (1.25 if sub.status == "OPTIMAL" else 0.8), 1500, 30000))
