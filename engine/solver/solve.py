@@ -9,7 +9,9 @@ LP's (and CP-SAT's where it solved the whole model): always a proof.
 
 from __future__ import annotations
 
+import threading
 import time
+from contextlib import contextmanager
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -132,6 +134,24 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     return Result(inst, chosen, status, objective, bound, tracker.elapsed(), stats, tracker.history)
 
 
+@contextmanager
+def _ticking(tracker: _Tracker, phase: str, every: float = 1.0):
+    """A long HiGHS call reports nothing by itself: tell the user every second that it is working."""
+    done = threading.Event()
+
+    def tick() -> None:
+        while not done.wait(every):
+            tracker.update(phase)
+
+    thread = threading.Thread(target=tick, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
 def _proved(objective: float, bound: float) -> bool:
     return (bound - objective) / max(1.0, abs(bound)) <= OPTIMAL_TOLERANCE
 
@@ -162,7 +182,8 @@ def _full_model(inst, alive, chosen, incumbent, bound, deadline, tracker, stats)
     remaining = deadline - time.perf_counter()
     if len(candidates) == 0 or remaining <= 0.1:
         return chosen, bound
-    sub = solve_mip(inst, candidates, chosen, remaining)
+    with _ticking(tracker, "mip"):
+        sub = solve_mip(inst, candidates, chosen, remaining)
     stats.update(method="mip full model", mip_status=sub.status, mip_seconds=round(sub.seconds, 3))
     new = chosen.copy()
     new[candidates] = sub.chosen
