@@ -219,3 +219,23 @@ def test_plan_files_follow_the_spec(tmp_path):
     workbook = pd.read_excel(out / "plan.xlsx", sheet_name=None)
     assert {"summary", "assignments", "routes", "clusters", "profiles"} <= set(workbook)
     assert len(workbook["assignments"]) == len(assignments)
+
+
+def test_keep_bonus_keeps_every_assignment_still_valid(tmp_path):
+    from engine import AssignmentRef, solve
+    from engine.plan import assignments_frame
+
+    folder = random_bundle(21, tmp_path / "b", teachers=14)
+    region = load_bundle(folder)
+    first = assignments_frame(solve(region, Params(time_limit_s=10)))
+    refs = [AssignmentRef(teacher_id=t, kind=k, resource_id=r)
+            for t, k, r in zip(first["teacher_id"], first["kind"], first["resource_id"])]
+    assert refs, "the random region should give a non-empty plan"
+    dropped = refs[0]
+    params = Params(time_limit_s=10, forbidden=[dropped])
+    again = assignments_frame(solve(region, params, keep=refs, keep_bonus=100.0))
+    kept = set(zip(again["teacher_id"], again["kind"], again["resource_id"]))
+    expected = {(r.teacher_id, r.kind, r.resource_id) for r in refs[1:]}
+    assert expected <= kept
+    assert (dropped.teacher_id, dropped.kind, dropped.resource_id) not in kept
+    assert check_plan(folder, {"forbidden": [dropped.model_dump()]}, again[list(again.columns[:8])]) == []
