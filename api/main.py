@@ -18,12 +18,12 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from engine import InputError
-
 from .db import Plan, create_schema, make_engine, session_factory
-from .routers import plans, regions
 from .settings import Settings
-from .worker import Dispatcher
+from .worker import Dispatcher, start_forkserver
+
+# The engine (pandas, OR-Tools, scikit-learn) is imported inside create_app, after the forkserver
+# has been started: the two imports then overlap instead of adding up at start-up.
 
 log = logging.getLogger("marshrut.api")  # under "marshrut": see _log_to_stderr
 
@@ -114,6 +114,8 @@ def validation_problems(errors) -> list[dict]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    from engine import InputError
+
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> SafeJSONResponse:
         problems = validation_problems(error.errors())
@@ -159,7 +161,7 @@ def _log_to_stderr() -> None:
     logger = logging.getLogger("marshrut")
     if not logger.handlers:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
         logger.addHandler(handler)
         logger.setLevel(logging.INFO)
         logger.propagate = False
@@ -169,6 +171,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     settings.check()
     _log_to_stderr()
+    start_forkserver()
+    from .routers import explain, plans, regions, registry, web
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     dispatcher = Dispatcher(settings, sessions)
@@ -196,6 +200,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(regions.router)
     app.include_router(plans.router)
+    app.include_router(registry.router)
+    app.include_router(web.router)
+    app.include_router(explain.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database check",
              responses={503: {"description": "the database is unreachable"}})

@@ -41,7 +41,8 @@ from .settings import Settings
 
 log = logging.getLogger("marshrut.api.worker")
 
-PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx")
+PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
+              "explain_totals.csv")
 # A solve gets time_limit_s for the search; reading the bundle, clustering and writing the files
 # come on top. Past this it is stuck and is stopped.
 GRACE_FACTOR, GRACE_SECONDS = 2.0, 120.0
@@ -147,6 +148,18 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
+def start_forkserver() -> None:
+    """Starts the forkserver, which imports the engine once for every later solve. Called before
+    the server imports the engine itself, so that on two cores both imports run side by side."""
+    multiprocessing.set_forkserver_preload(["engine", "api.worker"])
+    try:
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+    except Exception as error:  # solves will start it on demand
+        log.warning("forkserver: %s", type(error).__name__)
+
+
 class Dispatcher:
     def __init__(self, settings: Settings, sessions: sessionmaker[Session]) -> None:
         self.settings = settings
@@ -158,7 +171,6 @@ class Dispatcher:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.context = multiprocessing.get_context("forkserver")
-        self.context.set_forkserver_preload(["engine", "api.worker"])
         self._last_heartbeat = self._last_recovery = self._last_poll = 0.0
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -184,11 +196,7 @@ class Dispatcher:
         self.wake.set()
 
     def _run(self) -> None:
-        try:  # the first solve should not wait for the forkserver to import the engine
-            from multiprocessing import forkserver
-            forkserver.ensure_running()
-        except Exception as error:
-            log.warning("forkserver: %s", type(error).__name__)
+        start_forkserver()  # normally running already (create_app); a no-op then
         poked = True
         while not self.stopping.is_set():
             try:

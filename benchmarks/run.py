@@ -48,9 +48,13 @@ SOLVERS = ("marshrut", "greedy", "cpsat", "mip", "timefold")
 PEER_NAMES = {"marshrut": "marshrut", "greedy": "greedy by need", "cpsat": "textbook CP-SAT",
               "mip": "plain MIP (HiGHS)", "timefold": "Timefold"}
 ANSWERED = ("OPTIMAL", "FEASIBLE")
-MEMORY_CAP_MIB = 16 * 1024  # a worker past this is stopped (the machine has 24 GiB, shared)
+MEMORY_CAP_MIB = 16 * 1024
+TIMEFOLD_STARTUP_ALLOWANCE = 60.0  # seconds: JVM start-up and translating the domain to Java, under load  # a worker past this is stopped (the machine has 24 GiB, shared)
 SEED = 0
 WORKERS = 2
+COLORS = {"marshrut": "tab:blue", "greedy": "tab:orange", "cpsat": "tab:green", "mip": "tab:red",
+          "timefold": "tab:purple"}
+CURVE_BUNDLES = ("altai-krai", "krymsky-district")  # the region of issue 5, and one where every peer answers
 
 
 def _oracle():
@@ -105,6 +109,8 @@ def run_worker(bundle: Path, solver: str, time_limit: float, out: Path, wall: bo
     for stale in ("result.json", "assignments.csv"):
         (out / stale).unlink(missing_ok=True)
     grace = max(30.0, 0.5 * time_limit) if grace is None else grace
+    if solver == "timefold":  # its JVM start and Java translation are timed apart, not counted in the limit
+        grace += TIMEFOLD_STARTUP_ALLOWANCE
     cmd = [sys.executable, "-m", "benchmarks.worker", "--bundle", str(bundle), "--solver", solver,
            "--time-limit", str(time_limit), "--out", str(out), "--workers", str(WORKERS), "--seed", str(SEED)]
     if wall:
@@ -112,8 +118,9 @@ def run_worker(bundle: Path, solver: str, time_limit: float, out: Path, wall: bo
     started = time.perf_counter()
     with open(out / "worker.log", "w") as log:
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        peak, stopped = 0.0, None
+        peak, stopped, loads = 0.0, None, []
         while proc.poll() is None:
+            loads.append(os.getloadavg()[0])
             rss = _rss_mib(proc.pid)
             peak = max(peak, rss)
             elapsed = time.perf_counter() - started
@@ -134,10 +141,15 @@ def run_worker(bundle: Path, solver: str, time_limit: float, out: Path, wall: bo
                 "OOM": f"stopped at {peak:.0f} MiB resident (cap {memory_cap_mib:.0f} MiB)"}.get(
             stopped, f"worker exited {proc.returncode}: {tail.strip().splitlines()[-1] if tail.strip() else ''}")
         return {"status": stopped or "ERROR", "error": note, "peak_rss_mib": round(peak, 1),
-                "seconds": round(wall_seconds, 3), "history": []}
+                "seconds": round(wall_seconds, 3), "history": [], "load_avg": _mean(loads)}
     info = json.loads(result_file.read_text())
+    info["load_avg"] = _mean(loads)
     info["peak_rss_mib"] = max(info.get("peak_rss_mib") or 0.0, round(peak, 1))
     return info
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(float(np.mean(values)), 2) if values else None
 
 
 def _rss_mib(pid: int) -> float:
@@ -154,7 +166,7 @@ def _rss_mib(pid: int) -> float:
 # ---------------------------------------------------------------------------------------------
 
 ROW_COLUMNS = ["bundle", "teachers", "solver", "status", "objective", "bound", "gap", "pct_best",
-               "seconds", "first_plan_s", "peak_mib", "assignments", "check", "note"]
+               "seconds", "first_plan_s", "peak_mib", "assignments", "check", "note", "load"]
 
 
 def checked_row(oracle, index, bundle_name: str, solver: str, info: dict, run_dir: Path) -> dict:
@@ -163,7 +175,8 @@ def checked_row(oracle, index, bundle_name: str, solver: str, info: dict, run_di
            "status": info.get("status", "ERROR"), "objective": None, "bound": info.get("bound"),
            "gap": None, "pct_best": None, "seconds": info.get("seconds"),
            "first_plan_s": info.get("first_plan_seconds"), "peak_mib": info.get("peak_rss_mib"),
-           "assignments": None, "check": "no plan", "note": info.get("error") or info.get("statistics", {}).get("note", "")}
+           "assignments": None, "check": "no plan", "note": info.get("error") or info.get("statistics", {}).get("note", ""),
+           "load": info.get("load_avg")}
     plan = run_dir / "assignments.csv"
     if plan.exists():
         frame = pd.read_csv(plan, dtype=str, keep_default_na=False)
@@ -238,7 +251,7 @@ def ratios(frame: pd.DataFrame) -> pd.DataFrame:
                 "objective_ratio": ours.objective / peer.objective if both and peer.objective > 0 else None,
                 "marshrut_objective": ours.objective, "peer_objective": peer.objective,
                 "peer_status": peer.status,
-                "seconds_ratio": ours.seconds / peer.seconds if peer.seconds else None,
+                "seconds_ratio": ours.seconds / peer.seconds if both and peer.seconds else None,
             })
     return pd.DataFrame(out)
 
@@ -248,7 +261,7 @@ def ratios(frame: pd.DataFrame) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------------
 
 SCALING_COLUMNS = ["teachers", "solver", "status", "first_plan_s", "seconds", "objective", "bound", "gap",
-                   "pct_best", "peak_mib", "options", "check", "note"]
+                   "pct_best", "peak_mib", "options", "check", "note", "load"]
 
 
 def scaling(sizes: list[int], solvers: list[str], time_limit: float, out: Path, preset: str = SCALING_PRESET,
@@ -286,8 +299,10 @@ def slopes(frame: pd.DataFrame) -> dict[str, float]:
     out = {}
     if len(ours) >= 2:
         x = np.log(ours.teachers.astype(float))
-        for column in ("first_plan_s", "peak_mib"):
-            y = ours[column].astype(float)
+        for column in ("first_plan_s", "peak_mib", "options"):
+            if column not in ours:
+                continue
+            y = pd.to_numeric(ours[column], errors="coerce").astype(float)
             if (y > 0).all():
                 out[column] = float(np.polyfit(x, np.log(y), 1)[0])
     return out
@@ -304,13 +319,15 @@ def plot_scaling(frame: pd.DataFrame, path: Path) -> None:
         if group.empty:
             continue
         label = PEER_NAMES.get(solver, solver)
-        style = dict(marker="o", label=label, linewidth=2.5 if solver == "marshrut" else 1.2)
+        style = dict(marker="o", label=label, linewidth=2.5 if solver == "marshrut" else 1.2,
+                     color=COLORS.get(solver))
         axes[0].plot(group.teachers, group.first_plan_s, **style)
         axes[1].plot(group.teachers, group.peak_mib, **style)
         with_gap = group[group.gap.notna()]
         if not with_gap.empty:
             axes[2].plot(with_gap.teachers, 100 * with_gap.gap.astype(float).clip(lower=1e-4), **style)
-    for ax, title in zip(axes, ("time to first plan, s", "peak memory, MiB", "final proved gap, %")):
+    for ax, title in zip(axes, ("time to first plan, s", "peak memory, MiB",
+                                "final proved gap, % (0 drawn at 0.01%)")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("teachers")
@@ -352,39 +369,62 @@ def at_times(points: pd.DataFrame, times=(1, 10, 60)) -> pd.DataFrame:
         for t in times:
             reached = group[group.seconds <= t]
             row[f"after {t} s"] = reached.objective.max() if not reached.empty else None
+        best = group.objective.max()
+        row["final"] = best
+        row["final at, s"] = group[group.objective >= best].seconds.min()
         out.append(row)
     return pd.DataFrame(out)
 
 
-def plot_curves(points: pd.DataFrame, rows: pd.DataFrame, bundle: str, time_limit: float, path: Path) -> None:
+def plot_curves(points: pd.DataFrame, rows: pd.DataFrame, time_limit: float, path: Path) -> None:
+    """One panel per bundle in `points` (column `bundle`): best objective so far, per solver."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for solver, group in points.groupby("solver", sort=False):
-        group = group.sort_values("seconds")
+    bundles = list(dict.fromkeys(points.bundle))
+    fig, axes = plt.subplots(1, len(bundles), figsize=(8 * len(bundles), 5.5), squeeze=False)
+    for ax, bundle in zip(axes[0], bundles):
+        _curve_panel(ax, points[points.bundle == bundle], rows[rows.bundle == bundle], bundle, time_limit)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _curve_panel(ax, points: pd.DataFrame, here: pd.DataFrame, bundle: str, time_limit: float) -> None:
+    for _, row in here.iterrows():
+        solver = row.solver
+        group = points[points.solver == solver].sort_values("seconds")
+        label = PEER_NAMES.get(solver, solver)
+        if group.empty or row.check != "ok":
+            ax.plot([], [], linestyle="none", marker="x", color=COLORS.get(solver),
+                    label=f"{label}: no plan ({row.status})")
+            continue
         best = group.objective.cummax()
-        t = np.r_[group.seconds.to_numpy(), time_limit]
+        t = np.r_[group.seconds.to_numpy(), max(time_limit, float(row.seconds or 0))]
         y = np.r_[best.to_numpy(), best.to_numpy()[-1]]
-        ax.step(t, y, where="post", marker="o", markersize=3, label=PEER_NAMES.get(solver, solver),
+        ax.step(t, y, where="post", marker="o", markersize=3, label=label, color=COLORS.get(solver),
                 linewidth=2.5 if solver == "marshrut" else 1.2)
-    ours = rows[(rows.bundle == bundle) & (rows.solver == "marshrut")]
-    if not ours.empty and ours.iloc[0].bound is not None and not pd.isna(ours.iloc[0].bound):
-        ax.axhline(ours.iloc[0].bound, color="grey", linestyle="--", linewidth=1, label="marshrut's proved bound")
+    top = points.objective.max() if not points.empty else 1.0
+    low = min(0.0, points.objective.min()) if not points.empty else 0.0
+    ours = here[here.solver == "marshrut"]
+    bound = None if ours.empty or ours.iloc[0].bound is None or pd.isna(ours.iloc[0].bound) else ours.iloc[0].bound
+    if bound is not None and bound <= 1.25 * top:
+        ax.axhline(bound, color="grey", linestyle="--", linewidth=1, label="marshrut's proved bound")
+        top = bound
+    elif bound is not None:
+        ax.set_title(f"(marshrut's proved bound {bound:,.0f} is off the chart)", fontsize=9, loc="right")
+    ax.set_ylim(low, top * 1.08 if top > 0 else 1.0)
     for mark in (1, 10, 60):
         if mark <= time_limit:
             ax.axvline(mark, color="grey", alpha=0.3, linewidth=0.8)
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(0, time_limit * 1.05)
+    ax.set_xlim(0, max(time_limit, float(here.seconds.max() or 0)) * 1.05)
     ax.set_xlabel("seconds since the region was loaded (instance building included)")
     ax.set_ylabel("objective (SPEC §5)")
-    ax.set_title(f"Objective over time on {bundle}, 2 workers")
+    ax.set_title(f"{bundle} ({int(here.teachers.iloc[0]):,} teachers), 2 workers", loc="left")
     ax.grid(True, alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    ax.legend(loc="lower right", fontsize=8)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -467,7 +507,16 @@ def machine() -> str:
     return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu or 'unknown CPU'}), {memory}, "
             f"Python {platform.python_version()}, {', '.join(versions)}; "
             f"engine at commit {commit or '?'}{' with uncommitted changes' if dirty else ''}; "
-            f"taken {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}")
+            f"taken {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}, load average {_load()} at the end "
+            "(other work shared the machine when it is above 2)")
+
+
+def _load() -> str:
+    try:
+        one, five, fifteen = os.getloadavg()
+    except OSError:
+        return "unknown"
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min)"
 
 
 def replace_section(text: str, key: str, body: str) -> str:
@@ -501,12 +550,13 @@ def _relative(path: Path, readme: Path) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def main(presets=PRESETS, sizes=(), time_limit: float = 60.0, out_dir=DEFAULT_OUT, solvers=None,
-         quick: bool = False, readme: Path | None = None, log=print) -> dict:
+         quick: bool = False, readme: Path | None = None, log=print, merge: bool = False) -> dict:
     """Runs the comparison on `presets` and the scaling run on `sizes`; writes tables and plots.
 
-    `quick`: a smoke run (tomsk-school-44 rescaled to 30 teachers unless presets are given, 1 s).
+    `quick`: a smoke run (tomsk-school-44 rescaled to 30 teachers unless presets are given).
     `readme`: the README whose marked sections are rewritten (default: benchmarks/README.md when
-    out_dir is the default). Returns the frames written."""
+    out_dir is the default). `merge`: keep the previous run's rows for the (bundle, solver) pairs not
+    run now (to re-run one solver). Returns the frames written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if readme is None and out.resolve() == DEFAULT_OUT.resolve() and not quick:
@@ -514,8 +564,7 @@ def main(presets=PRESETS, sizes=(), time_limit: float = 60.0, out_dir=DEFAULT_OU
     solvers = available_solvers(solvers)
     written: dict = {}
     sections: dict[str, str] = {}
-    command = "python -m benchmarks.run " + " ".join(sys.argv[1:]) if sys.argv and "benchmarks" in sys.argv[0] \
-        else None
+    command = _command()
     if quick:
         bundles = [bundle_for(p) for p in presets] if presets else [bundle_for("tomsk-school-44", 30)]
     else:
@@ -523,62 +572,157 @@ def main(presets=PRESETS, sizes=(), time_limit: float = 60.0, out_dir=DEFAULT_OU
     if bundles:
         started = time.perf_counter()
         frame = compare(bundles, solvers, time_limit, out, log=log)
-        took = time.perf_counter() - started
+        meta = {"time_limit": time_limit, "solvers": solvers, "minutes": (time.perf_counter() - started) / 60,
+                "machine": machine(), "command": command}
+        if merge:
+            frame, meta = merge_previous(frame, meta, out / "results.csv", "bundle")
         frame.to_csv(out / "results.csv", index=False)
-        ratio = ratios(frame)
-        ratio.to_csv(out / "ratios.csv", index=False)
-        text = (f"Time limit {time_limit:g} s per solver, {WORKERS} workers, seed {SEED}; the whole comparison "
-                f"took {took / 60:.1f} min; {machine()}.\n\n"
-                + markdown(_short_checks(frame), RESULT_TABLE) + "\n\n**marshrut against each peer, same run:**\n\n"
-                + (markdown(ratio, RATIO_TABLE) if not ratio.empty else "(no marshrut rows)") + "\n")
-        (out / "results.md").write_text(text, encoding="utf-8")
-        sections["comparison"] = text
-        written["results"] = frame
-        curve_bundle = "altai-krai" if "altai-krai" in frame.bundle.values else frame.bundle.iloc[0]
-        points = curves(out, curve_bundle, solvers)
-        if not points.empty:
-            points.to_csv(out / "curves.csv", index=False)
-            plot_curves(points, frame, curve_bundle, time_limit, out / "curves.png")
-            marks = at_times(points, [t for t in (1, 10, 60) if t <= time_limit] or [time_limit])
-            marks.to_csv(out / "curves_at.csv", index=False)
-            image = _relative(out / "curves.png", readme) if readme else "curves.png"
-            sections["curves"] = (f"Objective over time on `{curve_bundle}` (best plan so far; time from the "
-                                  f"loaded region):\n\n![objective over time]({image})\n\n"
-                                  + markdown(marks, {c: (c, 2) for c in marks.columns}) + "\n")
-            (out / "curves.md").write_text(sections["curves"], encoding="utf-8")
-            written["curves"] = points
+        (out / "results.meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        written |= report_comparison(frame, meta, out, readme, sections)
     if sizes:
+        started = time.perf_counter()
         frame = scaling(list(sizes), solvers, time_limit, out, log=log)
+        meta = {"time_limit": time_limit, "solvers": solvers, "minutes": (time.perf_counter() - started) / 60,
+                "machine": machine(), "command": command}
+        if merge:
+            frame, meta = merge_previous(frame, meta, out / "scaling.csv", "teachers")
         frame.to_csv(out / "scaling.csv", index=False)
-        plot_scaling(frame, out / "scaling.png")
-        slope = slopes(frame)
-        sentence = scaling_sentence(frame, slope)
-        image = _relative(out / "scaling.png", readme) if readme else "scaling.png"
-        text = (f"Generated `{SCALING_PRESET}` bundles, time limit {time_limit:g} s, {WORKERS} workers; "
-                f"{machine()}.\n\n{sentence}\n\n![scaling]({image})\n\n"
-                + markdown(_short_checks(frame), SCALING_TABLE) + "\n")
-        (out / "scaling.md").write_text(text, encoding="utf-8")
-        sections["scaling"] = text
-        written["scaling"] = frame
+        (out / "scaling.meta.json").write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+        written |= report_scaling(frame, meta, out, readme, sections)
     if readme and sections:
-        if command:
-            sections["command"] = f"Last run: `{command}`"
         update_readme(sections, readme)
     return written
 
 
+def merge_previous(frame: pd.DataFrame, meta: dict, previous: Path, key: str) -> tuple[pd.DataFrame, dict]:
+    """This run's rows plus the previous run's rows for the (key, solver) pairs not run now."""
+    if not previous.exists():
+        return frame, meta
+    old = pd.read_csv(previous, keep_default_na=False, na_values=[""])
+    old = old.astype(object).where(old.notna(), None)
+    ran = set(zip(frame[key].astype(str), frame.solver))
+    kept = old[[(str(k), s) not in ran for k, s in zip(old[key], old.solver)]]
+    merged = pd.concat([kept, frame], ignore_index=True)
+    merged["_order"] = [SOLVERS.index(s) if s in SOLVERS else 99 for s in merged.solver]
+    first_seen = {k: i for i, k in reversed(list(enumerate(merged[key].astype(str))))}
+    merged["_group"] = [first_seen[str(k)] for k in merged[key]]
+    merged = merged.sort_values(["_group", "_order"], kind="stable").drop(columns=["_group", "_order"])
+    rows = merged.to_dict("records")
+    for r in rows:
+        r["check"] = str(r["check"]).split("; BOUND")[0]
+    for k in dict.fromkeys(str(r[key]) for r in rows):
+        finish_bundle([r for r in rows if str(r[key]) == k])
+    meta_file = previous.with_suffix(".meta.json")
+    before = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+    meta = meta | {"command": f"{before.get('command', '?')}, then {meta['command']} (merged)",
+                   "minutes": float(before.get("minutes", 0)) + meta["minutes"],
+                   "solvers": list(dict.fromkeys(list(before.get("solvers", [])) + list(meta["solvers"])))}
+    return pd.DataFrame(rows, columns=frame.columns), meta
+
+
+def replot(out_dir=DEFAULT_OUT, readme: Path | None = None) -> dict:
+    """Rewrites the tables, plots and README sections from the last runs' CSV files, running nothing."""
+    out = Path(out_dir)
+    if readme is None and out.resolve() == DEFAULT_OUT.resolve():
+        readme = README
+    sections: dict[str, str] = {}
+    written: dict = {}
+    for name, report in (("results", report_comparison), ("scaling", report_scaling)):
+        if (out / f"{name}.csv").exists() and (out / f"{name}.meta.json").exists():
+            frame = pd.read_csv(out / f"{name}.csv", keep_default_na=False, na_values=[""])
+            frame["check"] = frame["check"].astype(str)
+            frame = frame.astype(object).where(frame.notna(), None)
+            meta = json.loads((out / f"{name}.meta.json").read_text())
+            written |= report(frame, meta, out, readme, sections)
+    if readme and sections:
+        update_readme(sections, readme)
+    return written
+
+
+def report_comparison(frame: pd.DataFrame, meta: dict, out: Path, readme: Path | None, sections: dict) -> dict:
+    time_limit = float(meta["time_limit"])
+    ratio = ratios(frame)
+    ratio.to_csv(out / "ratios.csv", index=False)
+    text = (f"Time limit {time_limit:g} s per solver, {WORKERS} workers, seed {SEED}; the whole comparison took "
+            f"{meta['minutes']:.1f} min; {meta['machine']}. Command: `{meta['command']}`.\n\n"
+            + markdown(_short_checks(frame), RESULT_TABLE) + "\n\n**marshrut against each peer, same run** "
+            "(objective ratio > 1: marshrut's plan is better; seconds ratio < 1: marshrut was faster):\n\n"
+            + (markdown(ratio, RATIO_TABLE) if not ratio.empty else "(no marshrut rows)") + "\n")
+    (out / "results.md").write_text(text, encoding="utf-8")
+    sections["comparison"] = text
+    written = {"results": frame}
+    curve_bundles = [b for b in CURVE_BUNDLES if b in set(frame.bundle)] or [frame.bundle.iloc[0]]
+    points = pd.concat([curves(out, b, list(meta["solvers"])).assign(bundle=b) for b in curve_bundles],
+                       ignore_index=True)
+    if not points.empty:
+        points.to_csv(out / "curves.csv", index=False)
+        plot_curves(points, frame, time_limit, out / "curves.png")
+        marks = []
+        for b in curve_bundles:
+            at = at_times(points[points.bundle == b], [t for t in (1, 10, 60) if t <= time_limit] or [time_limit])
+            for solver in frame[frame.bundle == b].solver:
+                if PEER_NAMES.get(solver, solver) not in set(at.get("solver", [])):
+                    at.loc[len(at)] = [PEER_NAMES.get(solver, solver)] + [None] * (len(at.columns) - 1)
+            marks.append(at.assign(bundle=b)[["bundle"] + list(at.columns)])
+        marks = pd.concat(marks, ignore_index=True)
+        marks.to_csv(out / "curves_at.csv", index=False)
+        image = _relative(out / "curves.png", readme) if readme else "curves.png"
+        sections["curves"] = ("Best objective so far, time from the loaded region (building the solver's instance "
+                              "included), from the runs of the comparison above; `–`: no plan yet. "
+                              f"{' and '.join(curve_bundles)}: the second is where every peer answers.\n\n"
+                              f"![objective over time]({image})\n\n"
+                              + markdown(marks, {c: (c, 2) for c in marks.columns}) + "\n")
+        (out / "curves.md").write_text(sections["curves"], encoding="utf-8")
+        written["curves"] = points
+    return written
+
+
+def report_scaling(frame: pd.DataFrame, meta: dict, out: Path, readme: Path | None, sections: dict) -> dict:
+    plot_scaling(frame, out / "scaling.png")
+    sentence = scaling_sentence(frame, slopes(frame))
+    image = _relative(out / "scaling.png", readme) if readme else "scaling.png"
+    text = (f"Generated `{SCALING_PRESET}` bundles (seed 0), time limit {float(meta['time_limit']):g} s, {WORKERS} "
+            f"workers; took {meta['minutes']:.1f} min; {meta['machine']}. Command: `{meta['command']}`.\n\n"
+            f"{sentence}\n\n![scaling]({image})\n\n" + markdown(_short_checks(frame), SCALING_TABLE) + "\n")
+    (out / "scaling.md").write_text(text, encoding="utf-8")
+    sections["scaling"] = text
+    return {"scaling": frame}
+
+
+def _command() -> str:
+    if sys.argv and sys.argv[0].endswith(("benchmarks/run.py", "-m")) or "benchmarks.run" in " ".join(sys.argv[:1]):
+        return "python -m benchmarks.run " + " ".join(sys.argv[1:])
+    return "benchmarks.run.main(...)"
+
+
 def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
     ours = frame[frame.solver == "marshrut"]
-    if "first_plan_s" not in slope or ours.empty:
+    answered = ours[ours.first_plan_s.notna()]
+    if "first_plan_s" not in slope or answered.empty:
         return "Too few sizes answered for a slope."
-    largest = ours.teachers.max()
-    peers_stop = {PEER_NAMES[s]: int(g.teachers.max()) for s, g in frame[frame.solver != "marshrut"]
-                  .groupby("solver") if not g.empty}
-    stops = "; ".join(f"{k} last tried at {v:,}" for k, v in peers_stop.items())
-    memory = f" and peak memory as n^{slope['peak_mib']:.2f}" if "peak_mib" in slope else ""
+    memory = f", and its peak memory as n^{slope['peak_mib']:.2f}" if "peak_mib" in slope else ""
+    failed = ours[ours.first_plan_s.isna()]
+    failures = "" if failed.empty else " It gave no plan at " + ", ".join(
+        f"{int(r.teachers):,} ({r.status})" for _, r in failed.iterrows()) + "."
+    peers = []
+    for solver, group in frame[frame.solver != "marshrut"].groupby("solver", sort=False):
+        ok = group[(group.check == "ok") & group.status.isin(ANSWERED)]
+        bad = group[~group.index.isin(ok.index)]
+        first_bad = bad.sort_values("teachers").iloc[0] if not bad.empty else None
+        if ok.empty:
+            text = f"no plan at {int(first_bad.teachers):,} ({first_bad.status}), not tried beyond"
+        else:
+            text = f"plans up to {int(ok.teachers.max()):,}"
+            if first_bad is not None:
+                text += f", none at {int(first_bad.teachers):,} ({first_bad.status})"
+        peers.append(f"{PEER_NAMES.get(solver, solver)}: {text}")
     return (f"marshrut's time to a first plan grows as about n^{slope['first_plan_s']:.2f} in the number of "
-            f"teachers n (least-squares slope of the log-log line, {len(ours)} sizes up to {largest:,})"
-            f"{memory}. Peers: {stops or 'none run'}.")
+            f"teachers n (least-squares slope of the log-log line over the {len(answered)} sizes where it answered, "
+            f"{int(answered.teachers.min()):,} to {int(answered.teachers.max()):,}){memory}.{failures}"
+            + (f" The options (teacher, activity pairs the rules allow) grow as n^{slope['options']:.2f}: the "
+               "generator scales mentors, sites and programs with n, so each teacher has more to choose from."
+               if "options" in slope else "")
+            + f" Peers: {'; '.join(peers)}.")
 
 
 def cli(argv: list[str] | None = None) -> int:
@@ -597,10 +741,17 @@ def cli(argv: list[str] | None = None) -> int:
                     help=f"subset of {', '.join(SOLVERS)} (default: all; timefold only if installed)")
     ap.add_argument("--quick", action="store_true", help="smoke run: a 30-teacher bundle, seconds")
     ap.add_argument("--readme", default=None, help="README whose marked sections to rewrite")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the previous run's rows for the bundles and solvers not run now")
+    ap.add_argument("--replot", action="store_true",
+                    help="rewrite tables, plots and README sections from the last runs in --out, running nothing")
     a = ap.parse_args(argv)
+    if a.replot:
+        replot(a.out, Path(a.readme) if a.readme else None)
+        return 0
     presets = PRESETS if a.presets is None and not a.quick else (a.presets or [])
     main(presets, a.sizes or [], a.time_limit, a.out, a.solvers, a.quick,
-         readme=Path(a.readme) if a.readme else None)
+         readme=Path(a.readme) if a.readme else None, merge=a.merge)
     return 0
 
 

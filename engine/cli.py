@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from .problems import InputError
+from .registry.cli import registry_app
+from .whatif_cli import register as _register_whatif
 
 app = typer.Typer(
     name="marshrut",
@@ -24,6 +26,7 @@ app = typer.Typer(
 )
 datasets_app = typer.Typer(help="Sample regions: generate bundles from seeded presets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
+app.add_typer(registry_app, name="registry")
 console = Console()
 errors = Console(stderr=True)
 
@@ -109,6 +112,7 @@ def plan(
                 status.update(f"[{event.elapsed:5.1f} с] {event.phase}: цель {number(event.objective, 2)}, "
                               f"граница {bound}")
             files = plan_region(region, parameters, on_progress=show)
+        files.summary["bundle"] = str(bundle.resolve())  # lets `marshrut replan PLAN` find the region
         folder = write_plan(files, out)
     except InputError as error:
         print_problems(error)
@@ -196,6 +200,9 @@ def bench(
 
     run.main(presets=tuple(presets) if presets else run.PRESETS, sizes=tuple(sizes or ()), time_limit=time_limit,
              out_dir=out or run.DEFAULT_OUT, solvers=solvers, quick=quick, log=console.print)
+
+
+_register_whatif(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -194,23 +194,24 @@ class _State:
         region, params, acts = self.region, self.params, self.acts
         kind = acts.kind
         n_s = len(region.schools)
-        out = np.zeros((n_s, len(acts)), dtype=np.int32)
-        out |= np.where(self.limits[kind] <= 0, KIND_OFF, 0)[None, :]
+        out = np.zeros((n_s, len(acts)), dtype=np.uint16)
+        _mark(out, (self.limits[kind] <= 0)[None, :], KIND_OFF)
         same_school = acts.school[None, :] == np.arange(n_s)[:, None]
         own = same_school & (kind == INTERNSHIP)[None, :]
         if params.mentor_from_other_school:
             own |= same_school & (kind == MENTOR)[None, :]
-        out |= np.where(own, OWN_SCHOOL, 0)
+        _mark(out, own, OWN_SCHOOL)
         place = acts.municipality
         in_person = place >= 0
         travel = region.travel_minutes[:, np.where(in_person, place, 0)]  # municipalities x activities
-        by_municipality = np.where(in_person[None, :] & (travel > params.max_travel_minutes), TRAVEL, 0)
+        by_municipality = np.zeros(travel.shape, dtype=np.uint16)
+        _mark(by_municipality, in_person[None, :] & (travel > params.max_travel_minutes), TRAVEL)
         budget = acts.budget_rub[None, :]
         paid = budget > 0
-        by_municipality |= np.where(paid & (budget > self.mun_left[:, None]), MUNICIPAL, 0)
-        out |= by_municipality[region.schools.municipality].astype(np.int32)
-        out |= np.where(self.cap_left <= 0, CAPACITY, 0)[None, :]
-        out |= np.where(paid & (budget > self.region_left), REGION, 0)
+        _mark(by_municipality, paid & (budget > self.mun_left[:, None]), MUNICIPAL)
+        out |= by_municipality[region.schools.municipality]
+        _mark(out, (self.cap_left <= 0)[None, :], CAPACITY)
+        _mark(out, paid & (budget > self.region_left), REGION)
         self._school_bits = out
         return out
 
@@ -228,31 +229,38 @@ class _State:
         return cached
 
     def bits(self, teachers: np.ndarray) -> np.ndarray:
-        """Blocker bits of every (teacher, activity) pair of a block: int32 (teachers x activities)."""
+        """Blocker bits of every (teacher, activity) pair of a block: uint16 (teachers x activities)."""
         acts = self.acts
         kind = acts.kind
         out = self._static_bits()[self.region.teachers.school[teachers]]
-        out |= np.where((acts.mentor_teacher[None, :] == teachers[:, None]) & (kind == MENTOR)[None, :], SELF, 0)
-        out |= np.where(acts.voucher_rub[None, :] > self.voucher_left[teachers][:, None], VOUCHER, 0)
-        out |= np.where(acts.hours[None, :] > self.hours_left[teachers][:, None] + 1e-9, HOURS, 0)
+        _mark(out, (acts.mentor_teacher[None, :] == teachers[:, None]) & (kind == MENTOR)[None, :], SELF)
+        _mark(out, acts.voucher_rub[None, :] > self.voucher_left[teachers][:, None], VOUCHER)
+        _mark(out, acts.hours[None, :] > self.hours_left[teachers][:, None] + 1e-9, HOURS)
         full = (self.counts[teachers] >= self.limits[None, :]) & (self.limits > 0)[None, :]  # teachers x kinds
-        out |= np.where(full[:, kind], COUNT, 0)
+        _mark(out, full[:, kind], COUNT)
         # The route's own activities, other sessions of its programs and sites, and date clashes.
         lo, hi = self.route_first[teachers], self.route_first[teachers + 1]
         has = np.flatnonzero(hi > lo)
         if len(has):
             rows = np.repeat(has, (hi - lo)[has])
             entries = self.route[np.concatenate([np.arange(a, b) for a, b in zip(lo[has], hi[has])])]
-            out[rows, entries] |= IN_ROUTE
+            out[rows, entries] |= np.uint16(IN_ROUTE)
             starts = np.r_[0, np.cumsum((hi - lo)[has])[:-1]]
             clash_group, clash_dates = self._clashes()
-            out[has] |= np.where(np.logical_or.reduceat(clash_group[entries], starts, axis=0), GROUP, 0)
-            out[has] |= np.where(np.logical_or.reduceat(clash_dates[entries], starts, axis=0), DATES, 0)
+            part = out[has]
+            _mark(part, np.logical_or.reduceat(clash_group[entries], starts, axis=0), GROUP)
+            _mark(part, np.logical_or.reduceat(clash_dates[entries], starts, axis=0), DATES)
+            out[has] = part
         for t, forbidden in self.forbidden.items():
             rows = np.flatnonzero(teachers == t)
             for row in rows.tolist():
-                out[row, list(forbidden)] |= FORBIDDEN
+                out[row, list(forbidden)] |= np.uint16(FORBIDDEN)
         return out
+
+
+def _mark(out: np.ndarray, where: np.ndarray, bit: int) -> None:
+    """out |= bit where `where` (broadcast), in place: no temporary of the block's size."""
+    np.bitwise_or(out, np.uint16(bit), out=out, where=where)
 
 
 def _assignment_rows(st: _State) -> pd.DataFrame:

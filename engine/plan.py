@@ -203,12 +203,16 @@ class PlanFiles:
     routes: pd.DataFrame
     summary: dict
     clusters: pd.DataFrame
+    explanation: object | None = None  # engine.explain.Explanation: why each need is covered or not
 
 
 def plan_files(result: Result, profiles: Profiles) -> PlanFiles:
+    from .explain import explain_result
+
     assignments = assignments_frame(result)
     return PlanFiles(assignments[ASSIGNMENT_COLUMNS], routes_frame(result, assignments),
-                     summary_dict(result, assignments, profiles), clusters_frame(result.instance.region, profiles))
+                     summary_dict(result, assignments, profiles), clusters_frame(result.instance.region, profiles),
+                     explain_result(result))
 
 
 def write_plan(files: PlanFiles, out_dir: str | Path) -> Path:
@@ -220,6 +224,10 @@ def write_plan(files: PlanFiles, out_dir: str | Path) -> Path:
     files.clusters.to_csv(out / "clusters.csv", index=False, lineterminator="\n")
     (out / "summary.json").write_text(json.dumps(files.summary, ensure_ascii=False, indent=2), encoding="utf-8")
     write_workbook(files, out / "plan.xlsx")
+    if files.explanation is not None:
+        from .explain import write_explanation
+
+        write_explanation(files.explanation, out)
     return out
 
 

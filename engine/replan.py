@@ -6,10 +6,11 @@ new teachers arrive.
 The changes (engine.changes: a JSON file) are applied to the region; every previous assignment
 whose teacher and resource still exist is offered to the solver with `keep_bonus` points for
 keeping it, so an assignment moves only where moving gains more than the bonus. The plan
-returned is the better (objective + bonus) of the solver's and of a repair of the previous plan
-(what is still valid, budget-funded assignments dropped cheapest-loss-first where a cut budget
-no longer covers them, then the free seats and money filled greedily), so re-planning never
-disrupts more than the repair would for the same score.
+returned is whichever scores higher with the bonus counted: the solver's (then topped up
+greedily with seats and money it left free), or a repair of the previous plan (what is still
+valid; budget-funded assignments dropped least-loss-per-rouble first where a cut budget no longer
+covers them; then the free seats and money filled greedily). On a big region, where the solve
+stops at its time limit far from a proof, the repair is often the one returned.
 
 The report says exactly what changed and why, counted: each dropped assignment is
 `teacher_left`, `mentor_unavailable`, `session_cancelled`, `no_longer_allowed` (a rule now

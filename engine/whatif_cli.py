@@ -121,10 +121,16 @@ def replan(
         what = load_changes(changes)
         previous = read_assignments(plan_dir)
         with cli.console.status("Перепланирование…", spinner="dots"):
-            replanned = run_replan(region, previous, what, parameters, keep_bonus=keep_bonus)
+            from .changes import apply_changes
+            from .plan import deficit_profiles
+
+            # The changed region's deficit profiles shape the solver's neighbourhoods, as in `plan`.
+            profiles = deficit_profiles(apply_changes(region, what), parameters, random_state=parameters.seed)
+            replanned = run_replan(region, previous, what, parameters, keep_bonus=keep_bonus,
+                                   profiles=profiles.labels)
     except InputError as error:
         _fail(error)
-    folder = write_replan(replanned, out or plan_dir.with_name(plan_dir.name + "-replan"))
+    folder = write_replan(replanned, out or plan_dir.with_name(plan_dir.name + "-replan"), profiles=profiles)
     print_replan(replanned.report)
     cli.console.print(f"Новый план / new plan: {folder.resolve()} (changes.csv, replan.json, explain.csv)")
 

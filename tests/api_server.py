@@ -65,6 +65,7 @@ class Server:
 
     def __init__(self, database_url: str, *, host: str = "127.0.0.1", env: dict | None = None,
                  log_dir: Path | None = None) -> None:
+        self.database_url = database_url
         self.host, self.port = host, free_port(host)
         self.url = f"http://{host}:{self.port}"
         self.tag = uuid.uuid4().hex  # marks this server and every process it starts (see processes())

@@ -467,53 +467,6 @@ def test_delete_cancels_running_and_queued_plans(client, medium_bundle):
 
 
 # ------------------------------------------------------------------------------------------------
-# crash: SIGKILL mid-solve, restart on the same database
-# ------------------------------------------------------------------------------------------------
-
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_sigkill_mid_solve_then_restart_finishes_everything_once(request, tmp_path, backend, small_bundle,
-                                                                 medium_bundle):
-    url = database_url(backend, request, tmp_path)
-    with Server(url, env=SERVER_ENV, log_dir=tmp_path) as first, first.client() as http:
-        region = upload(http, zip_folder(medium_bundle)).json()["region_id"]
-        small = upload(http, zip_folder(small_bundle)).json()["region_id"]
-        running = http.post("/v1/plans", json={"region_id": region, "params": {"time_limit_s": 3}}).json()["plan_id"]
-        queued = http.post("/v1/plans", json={"region_id": small, "params": {"time_limit_s": 2}}).json()["plan_id"]
-        wait_for(http, running, statuses=("running",), timeout=30)
-        assert http.get(f"/v1/plans/{queued}").json()["status"] == "queued"
-        first.kill9()
-        # the solver processes of the dead server notice and exit
-        deadline = time.monotonic() + 10
-        while first.processes() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert first.processes() == [], "solver processes outlived their server"
-
-    with Server(url, env=SERVER_ENV, log_dir=tmp_path) as second, second.client() as http:
-        plans = {p["plan_id"]: p for p in http.get("/v1/plans").json()}
-        assert set(plans) == {running, queued}
-        finished = {plan_id: wait_for(http, plan_id, timeout=90) for plan_id in (running, queued)}
-        assert {p["status"] for p in finished.values()} == {"done"}, finished
-        assert finished[running]["attempt"] == 2 and finished[queued]["attempt"] == 1
-        assert len(http.get("/v1/regions").json()) == 2
-        assert len(http.get("/v1/plans").json()) == 2
-        frame = assignments_frame(http.get(f"/v1/plans/{running}/assignments", params={"format": "csv"}).text)
-        assert check_plan(medium_bundle, finished[running]["params"], frame) == []
-        assert not frame.duplicated(["teacher_id", "kind", "resource_id"]).any()
-
-
-def test_graceful_restart_requeues_without_spending_an_attempt(tmp_path, small_bundle):
-    url = f"sqlite:///{tmp_path}/graceful.sqlite"
-    with Server(url, env=SERVER_ENV, log_dir=tmp_path) as first, first.client() as http:
-        region = upload(http, zip_folder(small_bundle)).json()["region_id"]
-        plan_id = http.post("/v1/plans", json={"region_id": region, "params": {"time_limit_s": 3}}).json()["plan_id"]
-        wait_for(http, plan_id, statuses=("running",), timeout=30)
-    # leaving the block stopped the server with SIGTERM
-    with Server(url, env=SERVER_ENV, log_dir=tmp_path) as second, second.client() as http:
-        plan = wait_for(http, plan_id, timeout=60)
-        assert plan["status"] == "done" and plan["attempt"] == 1, plan
-
-
-# ------------------------------------------------------------------------------------------------
 # access: API keys
 # ------------------------------------------------------------------------------------------------
 
@@ -564,10 +517,56 @@ def test_schemathesis_finds_no_server_error(server, region_id, tmp_path):
     st = shutil.which("st", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
     assert st, "schemathesis is not installed"
     result = subprocess.run(
-        [st, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "25",
-         "--phases", "examples,coverage,fuzzing", "--seed", "1", "--workers", "2", "--no-color",
+        [st, "run", f"{server.url}/openapi.json", "--checks", "not_a_server_error", "--max-examples", "15",
+         "--phases", "examples,coverage,fuzzing", "--seed", "1", "--workers", "1", "--no-color",
+         # the registry endpoints answer a documented 503 while no MARSHRUT_REGISTRY_URL is configured
+         "--exclude-tag", "registry",
          "--generation-database", "none", "--request-timeout", "30", "--suppress-health-check", "all"],
         capture_output=True, text=True, timeout=240, cwd=tmp_path)
     errors = "\n".join(line for line in server.log().splitlines() if '" 200 OK' not in line and '" 4' not in line)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:] + errors[-3000:]
     assert server.process.poll() is None
+
+
+# ------------------------------------------------------------------------------------------------
+# crash: SIGKILL mid-solve, restart on the same database; then a graceful restart
+# (last in the module: it kills the module's server)
+# ------------------------------------------------------------------------------------------------
+
+def test_sigkill_mid_solve_then_restart_finishes_everything_once(server, small_bundle, medium_bundle, tmp_path):
+    with server.client() as http:
+        for plan in http.get("/v1/plans", params={"limit": 1000}).json():  # e.g. left by schemathesis
+            if plan["status"] in ("queued", "running"):
+                http.delete(f"/v1/plans/{plan['plan_id']}")
+        regions_before = len(http.get("/v1/regions", params={"limit": 1000}).json())
+        plans_before = len(http.get("/v1/plans", params={"limit": 1000}).json())
+        region = upload(http, zip_folder(medium_bundle)).json()["region_id"]
+        small = upload(http, zip_folder(small_bundle)).json()["region_id"]
+        running = http.post("/v1/plans", json={"region_id": region, "params": {"time_limit_s": 2}}).json()["plan_id"]
+        queued = http.post("/v1/plans", json={"region_id": small, "params": {"time_limit_s": 1}}).json()["plan_id"]
+        wait_for(http, running, statuses=("running",), timeout=60)
+        assert http.get(f"/v1/plans/{queued}").json()["status"] == "queued"
+    server.kill9()
+    # the solver processes of the dead server notice and exit
+    deadline = time.monotonic() + 15
+    while server.processes() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert server.processes() == [], "solver processes outlived their server"
+
+    with Server(server.database_url, env=SERVER_ENV, log_dir=tmp_path) as second, second.client() as http:
+        finished = {plan_id: wait_for(http, plan_id, timeout=120) for plan_id in (running, queued)}
+        assert {p["status"] for p in finished.values()} == {"done"}, finished
+        assert finished[running]["attempt"] == 2 and finished[queued]["attempt"] == 1
+        assert len(http.get("/v1/regions", params={"limit": 1000}).json()) == regions_before + 2
+        assert len(http.get("/v1/plans", params={"limit": 1000}).json()) == plans_before + 2
+        frame = assignments_frame(http.get(f"/v1/plans/{running}/assignments", params={"format": "csv"}).text)
+        assert check_plan(medium_bundle, finished[running]["params"], frame) == []
+        assert not frame.duplicated(["teacher_id", "kind", "resource_id"]).any()
+        # a graceful stop (SIGTERM, leaving the block) puts a running plan back without spending an attempt
+        graceful = http.post("/v1/plans", json={"region_id": small, "params": {"time_limit_s": 2}}).json()["plan_id"]
+        wait_for(http, graceful, statuses=("running",), timeout=60)
+
+    with Server(server.database_url, env=SERVER_ENV, log_dir=tmp_path) as third, third.client() as http:
+        plan = wait_for(http, graceful, timeout=120)
+        assert plan["status"] == "done" and plan["attempt"] == 1, plan
+        assert len(http.get("/v1/plans", params={"limit": 1000}).json()) == plans_before + 3

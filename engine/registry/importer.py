@@ -217,8 +217,7 @@ def _decode(data: bytes, name: str) -> str:
 
 def _csv_rows(files: dict[str, bytes], file: str, source: str, report: ProblemReport) -> list[dict] | None:
     if file not in files:
-        if file == "sessions.csv" or file == "programs.csv" or file == "vouchers.csv":
-            report.add(f"{source}/{file}", "файл отсутствует в выгрузке", code="missing_file")
+        report.add(f"{source}/{file}", "файл отсутствует в выгрузке", code="missing_file")
         return None
     reader = csv.DictReader(io.StringIO(_decode(files[file], file), newline=""))
     header = [h.strip() for h in (reader.fieldnames or [])]

@@ -81,8 +81,9 @@ def reduced_costs(inst: Instance, prices: Prices, idx: np.ndarray | None = None)
     return out
 
 
-def solve_lp(inst: Instance, model: LinearModel, time_limit: float) -> tuple[Prices, np.ndarray, float, float, np.ndarray, np.ndarray]:
-    """Solves the LP; returns prices, LP x values, LP objective, b'pi, exact r of x and of y columns."""
+def solve_lp(inst: Instance, model: LinearModel,
+             time_limit: float) -> tuple[Prices, np.ndarray, float, np.ndarray, np.ndarray, np.ndarray]:
+    """Solves the LP; returns prices, LP x values, LP objective, row prices pi, exact r of x and y columns."""
     n_rows = len(model.rhs)
     # HiGHS through SciPy: its copy of HiGHS keeps its symbols private, so it lives beside
     # OR-Tools in one process (the highspy wheel and OR-Tools' bundled HiGHS clash).
@@ -117,8 +118,75 @@ def solve_lp(inst: Instance, model: LinearModel, time_limit: float) -> tuple[Pri
             prices.region = float(part.sum())
     # Exact reduced costs of the model's own columns use every row (groups, cliques, cuts too).
     reduced_all = model.cost - model.matrix.T @ pi
-    return (prices, np.clip(x, 0.0, 1.0), lp_objective, float(model.rhs @ pi),
-            reduced_all[model.n_pairs:], reduced_all[:model.n_pairs])
+    return (prices, np.clip(x, 0.0, 1.0), lp_objective, pi, reduced_all[model.n_pairs:],
+            reduced_all[:model.n_pairs])
+
+
+def _count_limited(inst: Instance, reduced: np.ndarray, teacher_part: bool = False):
+    """The options' part of the Lagrangian bound with each teacher's count limits kept.
+
+    For any plan, sum_a r_a x_a <= sum over (teacher, kind) of its best `limit` positive r (pinned
+    options first, at their r): a teacher takes at most `limit` options of a kind. Without this a
+    teacher with 300 options of positive r would add all 300 to the bound.
+
+    Returns that part (per teacher with `teacher_part`, else summed) and, per option, how much
+    forcing it in would lower it: 0 for the options already counted, r - (the smallest counted r)
+    for the others; bound + this < incumbent means the option is in no better plan.
+    """
+    pinned = inst.options.pinned
+    key = np.where(pinned, np.inf, reduced)
+    order = np.lexsort((-key, inst.kind, inst.options.teacher))
+    t, k = inst.options.teacher[order], inst.kind[order]
+    starts = np.flatnonzero(np.r_[True, (t[1:] != t[:-1]) | (k[1:] != k[:-1])])
+    lengths = np.diff(np.r_[starts, len(order)])
+    rank = np.arange(len(order)) - np.repeat(starts, lengths)
+    r = reduced[order]
+    counted = (rank < inst.limits[k]) & (pinned[order] | (r > 0))
+    contribution = np.where(counted, r, 0.0)
+    per_teacher = np.bincount(t, weights=contribution, minlength=len(inst.need))
+    # The smallest counted value of each group, or 0 where a slot is still free.
+    smallest = np.where(counted, r, np.inf)
+    group_min = np.minimum.reduceat(smallest, starts) if len(starts) else np.zeros(0)
+    group_count = np.add.reduceat(counted.astype(np.int64), starts) if len(starts) else np.zeros(0)
+    free_slot = group_count < inst.limits[k[starts]]
+    displaced = np.where(free_slot | ~np.isfinite(group_min), 0.0, np.maximum(group_min, 0.0))
+    fixing = np.empty(len(order))
+    fixing[order] = np.where(counted, 0.0, r - np.repeat(displaced, lengths))
+    return (per_teacher if teacher_part else float(per_teacher.sum())), fixing
+
+
+# Per teacher, the prices of her own rows (cover, counts, hours, voucher, one per program/site,
+# schedule) may all be scaled by any s >= 0 and the bound stays valid: those rows concern her
+# alone. s = 0 gives her need (the trivial bound), s = 1 the LP's prices; the better is taken for
+# each teacher, so the bound is never worse than either. Prices from a restricted LP overprice
+# cover for options the LP never saw, which s corrects teacher by teacher.
+_TEACHER_SCALES = (0.0, 0.5, 1.0)
+
+
+def _teacher_scaled_bound(inst: Instance, prices: "Prices", model: LinearModel, pi: np.ndarray,
+                          reduced: np.ndarray, y_reduced: np.ndarray, scales=_TEACHER_SCALES):
+    """b'pi of the coupling rows + sum over teachers of min over s of her part; and fixing values."""
+    n_t = len(inst.need)
+    owner = model.row_teacher()
+    own = owner >= 0
+    coupling_bpi = float(model.rhs[~own] @ pi[~own])
+    teacher_bpi = np.bincount(owner[own], weights=model.rhs[own] * pi[own], minlength=n_t)
+    act = inst.options.activity
+    coupling = inst.solver_cost + prices.capacity[act] \
+        + (prices.municipal[inst.municipality] + prices.region) * inst.budget_rub
+    own_value = reduced + coupling  # r(s) = s * own_value - coupling
+    y_need = model.cost[:model.n_pairs]
+    y_mu = y_need - y_reduced
+    best = np.full(n_t, np.inf)
+    best_scale = np.ones(n_t)
+    for scale in scales:
+        y_part = np.bincount(model.pair_t, weights=np.maximum(0.0, y_need - scale * y_mu), minlength=n_t)
+        options_part, _ = _count_limited(inst, scale * own_value - coupling, teacher_part=True)
+        total = scale * teacher_bpi + y_part + options_part
+        better = total < best
+        best[better], best_scale[better] = total[better], scale
+    _, fixing = _count_limited(inst, best_scale[inst.options.teacher] * own_value - coupling)
+    return coupling_bpi + float(best.sum()), fixing
 
 
 def initial_master(inst: Instance, incumbent: np.ndarray, per_kind: tuple[int, int, int] = (6, 6, 10)) -> np.ndarray:
@@ -141,23 +209,22 @@ def lp_bound(inst: Instance, incumbent: np.ndarray, time_limit: float, max_round
     pairs = coverable_pairs(inst)
     # The LP must answer within its share of the time: fewer columns per teacher in big regions.
     small = len(inst.need) <= 3000
-    master = initial_master(inst, incumbent, (6, 6, 10) if small else (2, 2, 3))
+    master = initial_master(inst, incumbent, (6, 6, 10) if small else (1, 1, 2))
     per_round = 5 if small else 1
     best: BoundResult | None = None
     for rounds in range(1, max_rounds + 1):
         remaining = time_limit - (time.perf_counter() - started)
         model = build_linear(inst, master, pairs)
-        prices, x, lp_objective, b_pi, master_reduced, y_reduced = solve_lp(inst, model, remaining)
+        prices, x, lp_objective, pi, master_reduced, y_reduced = solve_lp(inst, model, remaining)
         reduced = reduced_costs(inst, prices)
         reduced[master] = master_reduced
-        pinned = inst.options.pinned
-        bound = b_pi + np.maximum(0.0, y_reduced).sum() \
-            + np.where(pinned, reduced, np.maximum(0.0, reduced)).sum()
+        bound, fixing = _teacher_scaled_bound(inst, prices, model, pi, reduced, y_reduced,
+                                              _TEACHER_SCALES if small else (0.0, 1.0))
         bound += 1e-9 * max(1.0, abs(bound))  # floating-point safety margin
         lp_value = np.zeros(inst.n_options)
         lp_value[master] = x
         if best is None or bound < best.bound:
-            best = BoundResult(bound, reduced, lp_value, lp_objective, rounds, len(master),
+            best = BoundResult(bound, fixing, lp_value, lp_objective, rounds, len(master),
                                time.perf_counter() - started)
         # Column generation: options the LP would want, a few per teacher.
         entering = np.flatnonzero(reduced > 1e-6)

@@ -31,6 +31,22 @@ class LinearModel:
     lower: np.ndarray
     upper: np.ndarray
     tags: list[tuple[str, int, np.ndarray]]  # (row kind, first row, keys of its rows)
+    group_key_base: int = 1  # group rows' keys are teacher * base + program/site group
+
+    def row_teacher(self) -> np.ndarray:
+        """The teacher each row belongs to, -1 for rows that tie teachers (capacity, budgets)."""
+        owner = np.full(len(self.rhs), -1, dtype=np.int64)
+        for tag, start, keys in self.tags:
+            rows = slice(start, start + len(keys))
+            if tag == "cover":
+                owner[rows] = self.pair_t
+            elif tag == "count":
+                owner[rows] = keys // 3
+            elif tag in ("hours", "voucher", "cut", "clique"):
+                owner[rows] = keys
+            elif tag == "group":
+                owner[rows] = keys // self.group_key_base
+        return owner
 
     @property
     def n_pairs(self) -> int:
@@ -134,7 +150,7 @@ def build_linear(inst: Instance, columns: np.ndarray, pairs: np.ndarray, *, capa
         columns=columns, pair_t=pair_t, pair_c=pair_c, matrix=matrix, rhs=np.concatenate(rows.rhs),
         cost=np.concatenate([inst.need[pair_t, pair_c], -inst.solver_cost[columns]]),
         lower=np.concatenate([np.zeros(n_pairs), inst.options.pinned[columns].astype(float)]),
-        upper=np.ones(n_pairs + n_x), tags=rows.tags,
+        upper=np.ones(n_pairs + n_x), tags=rows.tags, group_key_base=int(acts.group.max() + 2),
     )
 
 
@@ -145,7 +161,7 @@ def _schedule_rows(inst: Instance, rows: _Rows, columns: np.ndarray, offset: int
         return
     t = inst.options.teacher[columns][dated]
     edges = np.flatnonzero(np.diff(np.concatenate([[-1], t, [-1]])))
-    row_ids, col_ids, n = [], [], 0
+    row_ids, col_ids, owners, n = [], [], [], 0
     for lo, hi in zip(edges[:-1], edges[1:]):
         if hi - lo < 2:
             continue
@@ -153,7 +169,8 @@ def _schedule_rows(inst: Instance, rows: _Rows, columns: np.ndarray, offset: int
         for clique in interval_cliques(inst.activities.start[act[members]], inst.activities.end[act[members]]):
             row_ids.append(np.full(len(clique), n))
             col_ids.append(offset + members[clique])
+            owners.append(t[lo])
             n += 1
     if n:
         r = np.concatenate(row_ids)
-        rows.add(r, np.concatenate(col_ids), np.ones(len(r)), np.ones(n), "clique", np.arange(n))
+        rows.add(r, np.concatenate(col_ids), np.ones(len(r)), np.ones(n), "clique", np.array(owners))

@@ -1,0 +1,396 @@
+"""The planners' web page, end to end: the real server under uvicorn, a real headless Chromium.
+
+Debian's `chromium` driven by Playwright for Python (no browser download: `executable_path`).
+Screenshots go to tests/artifacts/web/ (or $MARSHRUT_ARTIFACTS), printed at the end of each test.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from api_server import REPO, Server, folder_members, zip_folder, zip_members
+
+# A real browser is part of the test suite: Debian's Chromium (README's test command and .ci/run
+# install it) driven by Playwright; without it these tests fail, they are never skipped.
+from playwright import sync_api  # noqa: E402
+
+CHROMIUM = os.environ.get("MARSHRUT_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SAMPLES = REPO / "datasets" / "samples"
+ARTIFACTS = Path(os.environ.get("MARSHRUT_ARTIFACTS", REPO / "tests" / "artifacts")) / "web"
+TIMEOUT_MS = 90_000
+
+
+
+# ------------------------------------------------------------------------------------------------
+# Russian number formats, as Intl.NumberFormat('ru-RU') writes them (spaces normalised)
+# ------------------------------------------------------------------------------------------------
+
+def _group(integer: str) -> str:
+    sign, digits = ("-", integer[1:]) if integer.startswith("-") else ("", integer)
+    groups = []
+    while digits:
+        groups.insert(0, digits[-3:])
+        digits = digits[:-3]
+    return sign + " ".join(groups)
+
+
+def ru_num(value: float, digits: int) -> str:
+    text = f"{value:.{digits}f}"
+    integer, _, fraction = text.partition(".")
+    return _group(integer) + ("," + fraction if fraction else "")
+
+
+def ru_rub(value: float) -> str:
+    return ru_num(round(value), 0) + " ₽"
+
+
+def ru_pct(share: float) -> str:
+    return ru_num(share * 100, 1) + " %"
+
+
+def norm(text: str) -> str:
+    return re.sub(r"[\u00a0\u202f\s]+", " ", text or "").strip()
+
+
+def test_russian_formats() -> None:
+    assert ru_num(464000, 0) == "464 000" and ru_num(2.0307, 2) == "2,03" and ru_num(1234, 0) == "1 234"
+    assert ru_rub(193300) == "193 300 ₽" and ru_pct(0.68284) == "68,3 %"
+
+
+# ------------------------------------------------------------------------------------------------
+# fixtures: one server, one browser for the module
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    shutil.rmtree(ARTIFACTS, ignore_errors=True)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    directory = tmp_path_factory.mktemp("web")
+    with Server(f"sqlite:///{directory}/marshrut.sqlite", log_dir=directory,
+                env={"MARSHRUT_MAX_CONCURRENT_SOLVES": "1"}) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture()
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU", accept_downloads=True)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    yield page
+    context.close()
+    # a 422 of a broken bundle is logged by Chromium as a failed resource: that one is expected
+    unexpected = [e for e in errors if "422" not in e]
+    assert not unexpected, f"errors in the page: {unexpected}"
+
+
+def hash_ids(page) -> dict:
+    return dict(part.split("=", 1) for part in page.evaluate("location.hash").lstrip("#").split("&") if "=" in part)
+
+
+def upload(page, name: str, content: bytes) -> None:
+    page.set_input_files("#bundle-file", files=[{"name": name, "mimeType": "application/zip", "buffer": content}])
+    page.click("#upload-button")
+
+
+def shot(page, artifacts: Path, name: str, selector: str | None = None, full_page: bool = True) -> Path:
+    path = artifacts / f"{name}.png"
+    if selector:
+        page.locator(selector).screenshot(path=str(path))
+    else:
+        page.screenshot(path=str(path), full_page=full_page)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------
+# the tests
+# ------------------------------------------------------------------------------------------------
+
+def test_page_and_assets_are_served_locally(server) -> None:
+    with server.client() as http:
+        index = http.get("/")
+        assert index.status_code == 200 and "text/html" in index.headers["content-type"]
+        for asset in re.findall(r'(?:src|href)="(/web/[^"]+)"', index.text):
+            assert http.get(asset).status_code == 200, asset
+        assert not re.search(r'(?:src|href)="(?:https?:)?//', index.text), "nothing from another host"
+        assert http.get("/web/../main.py").status_code == 404
+        assert http.get("/web/%2e%2e/main.py").status_code == 404
+
+
+def test_template_workbook_is_a_valid_bundle(server) -> None:
+    from openpyxl import load_workbook
+
+    from engine import load_upload
+    from engine.bundle import SCHEMA
+
+    with server.client() as http:
+        response = http.get("/v1/template.xlsx")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/vnd.openxml")
+    workbook = load_workbook(io.BytesIO(response.content))
+    assert set(workbook.sheetnames) == {"region"} | {name.removesuffix(".csv") for name in SCHEMA}
+    for file, columns in SCHEMA.items():
+        sheet = workbook[file.removesuffix(".csv")]
+        header = [cell.value for cell in sheet[1]]
+        assert header[:len(columns)] == [c.name for c in columns], file
+        assert sheet.max_row >= 2, f"{file}: an example row"
+    region = load_upload(response.content, "template.xlsx")
+    assert len(region.teachers) == 1
+
+
+def test_upload_plan_results_and_route(page, server, artifacts) -> None:
+    started = time.monotonic()
+    bundle = zip_folder(SAMPLES / "tomsk-school-44", prefix="tomsk-school-44/")
+    upload(page, "tomsk-school-44.zip", bundle)
+    page.wait_for_selector("#region-info:not([hidden]) .figure[data-key='municipal_budgets_rub']")
+    region_id = hash_ids(page)["region"]
+    http = server.client()
+    region = http.get(f"/v1/regions/{region_id}").json()
+    figures = {key: norm(page.text_content(f"#region-figures [data-key='{key}'] .value"))
+               for key in ("teachers", "schools", "municipalities", "mentors", "region_budget_rub", "vouchers_rub")}
+    assert figures == {"teachers": ru_num(region["teachers"], 0), "schools": ru_num(region["schools"], 0),
+                       "municipalities": ru_num(region["municipalities"], 0), "mentors": ru_num(region["mentors"], 0),
+                       "region_budget_rub": ru_rub(region["region_budget_rub"]),
+                       "vouchers_rub": ru_rub(region["vouchers_rub"])}
+    assert norm(page.text_content("#region-name")) == region["name"]
+    shots = [shot(page, artifacts, "1-region")]
+
+    # ---- plan: defaults shown, a short time limit, start, follow ---------------------------------
+    assert page.input_value("#param-deficit_threshold") == "70"
+    assert page.input_value("#param-max_travel_minutes") == "180"
+    assert page.is_checked("#param-mentor_from_other_school")
+    page.fill("#param-time_limit_s", "5")
+    page.click("#start-button")
+    page.wait_for_selector("#plan-status[data-status]")
+    page.wait_for_selector("body[data-results]", timeout=TIMEOUT_MS)
+    plan_id = hash_ids(page)["plan"]
+    plan = http.get(f"/v1/plans/{plan_id}").json()
+    assert plan["status"] == "done" and plan["params"]["time_limit_s"] == 5
+    summary = plan["summary"]
+    page.wait_for_selector("#map svg circle.mun")
+
+    # progress chart: both series drawn, the last point the final objective
+    assert page.locator("#progress-chart path.series-objective").count() == 1
+    assert page.locator("#progress-chart path.series-bound").count() == 1
+    assert norm(page.text_content("#plan-status")).startswith("План: готов")
+
+    # headline
+    def headline(key: str) -> tuple[str, str]:
+        node = page.locator(f"#headline [data-key='{key}']")
+        return norm(node.locator(".value").text_content()), node.get_attribute("data-value")
+
+    assert headline("need_covered_share") == (ru_pct(summary["need_covered_share"]),
+                                              str(summary["need_covered_share"]))
+    assert headline("teachers_reached")[0] == ru_num(summary["teachers_reached"], 0)
+    assert headline("cost_total_rub")[0] == ru_rub(summary["cost_total_rub"])
+    assert headline("objective")[0] == ru_num(summary["objective"], 3)
+
+    # need per competency: every competency, with the summary's figures
+    rows = page.locator("#need-chart g.bar-row[data-competency]")
+    by_competency = summary["need_by_competency"]
+    assert rows.count() == len(by_competency) + 1
+    for cid, values in by_competency.items():
+        row = page.locator(f"#need-chart g[data-competency='{cid}']")
+        assert float(row.get_attribute("data-need")) == pytest.approx(values["need"])
+        assert float(row.get_attribute("data-covered")) == pytest.approx(values["covered"])
+        share = ru_pct(values["covered"] / values["need"]) if values["need"] > 0 else "—"
+        assert norm(row.locator("text.bar-text").text_content()) == \
+            f"{ru_num(values['covered'], 2)} из {ru_num(values['need'], 2)} · {share}"
+
+    # capacity use and spending
+    for kind, use in summary["capacity_use"].items():
+        row = page.locator(f"#capacity-chart g[data-kind='{kind}']")
+        assert (row.get_attribute("data-used"), row.get_attribute("data-capacity")) == \
+            (str(use["used"]), str(use["capacity"]))
+        assert norm(row.locator("text.bar-text").text_content()).startswith(
+            f"{ru_num(use['used'], 0)} из {ru_num(use['capacity'], 0)}")
+    spending = summary["spending"]
+    region_row = page.locator("#spending-chart g[data-scope='region'] text.bar-text")
+    assert norm(region_row.text_content()) == \
+        f"{ru_rub(spending['municipalities_rub'])} из {ru_rub(spending['region_budget_rub'])}"
+    for mid, values in spending["by_municipality"].items():
+        row = page.locator(f"#spending-chart g[data-municipality='{mid}']")
+        assert row.get_attribute("data-spent") == str(values["spent_rub"])
+        assert ru_rub(values["spent_rub"]) in norm(row.text_content())
+
+    # municipalities: the table and the map agree with the API; the table's total with the summary
+    municipalities = http.get(f"/v1/plans/{plan_id}/municipalities").json()
+    assert municipalities["need_covered"] == pytest.approx(summary["need_covered"], abs=1e-5)
+    assert municipalities["need_total"] == pytest.approx(summary["need_total"], abs=1e-5)
+    shown = [m for m in municipalities["municipalities"] if m["teachers"] or m["spent_rub"] or m["budget_rub"] is not None]
+    assert page.locator("#mun-table tbody tr").count() == len(shown)
+    for m in shown:
+        cells = [norm(c) for c in page.locator(f"#mun-table tr[data-municipality='{m['municipality_id']}'] > *")
+                 .all_text_contents()]
+        assert cells[:5] == [m["name"], ru_num(m["teachers"], 0), ru_num(m["teachers_reached"], 0),
+                             ru_num(m["need_total"], 2), ru_num(m["need_covered"], 2)]
+    region_map = http.get(f"/v1/regions/{region_id}/map").json()
+    assert page.locator("#map circle.mun").count() == len(region_map["municipalities"])
+    away = [t for t in municipalities["trips"] if t["from"] != t["to"]]
+    internships = [t for t in away if t["kind"] == "internship"]
+    assert internships, "the sample sends teachers to internships in other towns"
+    assert page.locator("#map path.trip").count() == len(internships)  # internships by default
+    for trip in internships:
+        line = page.locator(f"#map path.trip[data-from='{trip['from']}'][data-to='{trip['to']}']")
+        assert line.get_attribute("data-count") == str(trip["count"])
+    page.check("#map-legend input[data-kind='program']")
+    page.check("#map-legend input[data-kind='mentor']")
+    assert page.locator("#map path.trip").count() == len(away)
+    assert page.locator("#trips-table tbody tr").count() == len(away)
+
+    # deficit profiles
+    assert page.locator("#heatmap g.heat-row").count() == len(summary["profiles"])
+    first = summary["profiles"][0]
+    cells = page.locator(f"#heatmap g.heat-row[data-cluster='{first['cluster']}'] g.heat-cell")
+    assert cells.count() == len(first["mean_deficit"])
+
+    # downloads: the link gives the same bytes as the API
+    with page.expect_download() as download_info:
+        page.click("#downloads a[data-file='assignments.csv']")
+    saved = Path(download_info.value.path()).read_bytes()
+    assert saved == http.get(f"/v1/plans/{plan_id}/assignments", params={"format": "csv"}).content
+    for name in ("plan.xlsx", "routes.csv", "clusters.csv", "summary.json"):
+        href = page.get_attribute(f"#downloads a[data-file='{name}']", "href")
+        assert http.get(href).status_code == 200, name
+    shots.append(shot(page, artifacts, "2-results"))
+    shots.append(shot(page, artifacts, "2a-charts", "#charts"))
+    shots.append(shot(page, artifacts, "2b-map", "#map-figure"))
+    shots.append(shot(page, artifacts, "2c-heatmap", "#heatmap-figure"))
+
+    # ---- one teacher's route ---------------------------------------------------------------------
+    assignments = http.get(f"/v1/plans/{plan_id}/assignments").json()["assignments"]
+    counts: dict[str, int] = {}
+    for row in assignments:
+        counts[row["teacher_id"]] = counts.get(row["teacher_id"], 0) + 1
+    teacher_id = max(sorted(counts), key=lambda t: counts[t])
+    route = http.get(f"/v1/plans/{plan_id}/routes/{teacher_id}").json()
+    page.fill("#teacher-input", teacher_id)
+    page.press("#teacher-input", "Enter")
+    page.wait_for_selector(f"#route-head[data-teacher='{teacher_id}']")
+    steps = page.locator("#timeline li.tl-step")
+    assert steps.count() == len(route["steps"]) == counts[teacher_id] >= 2
+    for i, step in enumerate(route["steps"]):
+        item = steps.nth(i)
+        assert item.get_attribute("data-resource") == step["resource_id"]
+        assert item.get_attribute("data-kind") == step["kind"]
+        text = norm(item.text_content())
+        assert step["name"] in text and step["resource_id"] in text
+        assert norm(item.locator(".tl-cost").text_content()) == ru_rub(step["cost_rub"])
+        assert norm(item.locator(".tl-hours").text_content()) == f"{ru_num(step['hours'], 0)} ч"
+        assert item.locator(".chip").count() == len(step["addresses"]) >= 1
+    need_text = norm(page.text_content("#route-head .route-need"))
+    assert need_text.startswith(f"потребность {ru_num(route['need_total'], 3)} → после маршрута "
+                                f"{ru_num(route['need_after'], 3)}")
+    teacher = http.get(f"/v1/plans/{plan_id}/teachers/{teacher_id}").json()
+    assert teacher["need_covered"] == pytest.approx(route["need_covered"], abs=1e-5)
+    assert page.locator("#teacher-needs g.bar-row").count() == sum(1 for c in teacher["competencies"] if c["need"] > 0)
+    page.locator("#teacher-h").scroll_into_view_if_needed()
+    shots.append(shot(page, artifacts, "3-route", "#results"))
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.locator("#teacher-h").evaluate("node => node.scrollIntoView()")
+    shots.append(shot(page, artifacts, "3a-route-viewport", full_page=False))
+
+    # ---- keyboard: every control on the way is reachable with Tab ------------------------------
+    page.evaluate("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur()")
+    reached = set()
+    for _ in range(120):
+        page.keyboard.press("Tab")
+        reached.add(page.evaluate("document.activeElement && (document.activeElement.id || "
+                                  "document.activeElement.getAttribute('data-file') || '')"))
+    assert {"bundle-file", "upload-button", "region-select", "param-time_limit_s", "start-button",
+            "plan.xlsx", "assignments.csv", "teacher-input"} <= reached, reached
+
+    # ---- a reload restores region, plan and results from the address -------------------------
+    page.reload()
+    page.wait_for_selector(f"body[data-results='{plan_id}']")
+    assert page.input_value("#param-time_limit_s") == "5"
+    http.close()
+    print(f"\nweb e2e in {time.monotonic() - started:.1f} s; screenshots:", *map(str, shots), sep="\n  ")
+
+
+def test_broken_bundle_shows_its_problems(page, server, artifacts) -> None:
+    members = folder_members(SAMPLES / "tomsk-school-44")
+    teachers = members["teachers.csv"].decode().splitlines()
+    teachers[3] = teachers[3].replace("S0001", "S9999", 1)  # unknown school
+    teachers[5] = re.sub(r",(\d+),(\d+),", r",-500,\2,", teachers[5], count=1)  # negative voucher
+    members["teachers.csv"] = ("\n".join(teachers) + "\n").encode()
+    diagnostics = members["diagnostics.csv"].decode().splitlines()
+    diagnostics[2] = diagnostics[2].rsplit(",", 1)[0] + ",150"  # score outside 0..100
+    members["diagnostics.csv"] = ("\n".join(diagnostics) + "\n").encode()
+    del members["budgets.csv"]
+    broken = zip_members(members)
+    with server.client() as http:
+        expected = http.post("/v1/regions", files={"file": ("broken.zip", broken)})
+    assert expected.status_code == 422
+    problems = expected.json()["problems"]
+    assert len(problems) >= 4
+
+    upload(page, "broken.zip", broken)
+    page.wait_for_selector("#problems:not([hidden])")
+    rows = page.locator("#problems-table tbody tr")
+    assert rows.count() == len(problems)
+    for i, problem in enumerate(problems):
+        cells = [norm(c) for c in rows.nth(i).locator("td").all_text_contents()]
+        assert cells[1] == problem["file"]
+        assert cells[2] == ("—" if problem["row"] is None else ru_num(problem["row"], 0))
+        assert cells[3] == (problem["column"] or "—")
+        assert cells[4] == (norm(problem["value"]) if problem["value"] not in (None, "") else "—")
+        assert cells[5] == norm(problem["message"])
+    assert "не принят" in norm(page.text_content("#upload-status"))
+    assert page.locator("#region-info").is_hidden()
+    files = {p["file"] for p in problems}
+    assert page.locator("#problems-filter option").count() == len(files) + 1
+    path = shot(page, artifacts, "4-problems")
+    page.select_option("#problems-filter", "teachers.csv")
+    assert rows.count() == sum(1 for p in problems if p["file"] == "teachers.csv")
+    print("\nscreenshot:", path)
+
+
+def test_live_progress_and_cancel(page, server, artifacts) -> None:
+    upload(page, "krymsky-district.zip", zip_folder(SAMPLES / "krymsky-district"))
+    page.wait_for_selector("#region-info:not([hidden])")
+    page.fill("#param-time_limit_s", "120")
+    page.click("#start-button")
+    page.wait_for_selector("#plan-status[data-status='running']")
+    # the chart moves: points are added while the solver reports
+    page.wait_for_function("Number(document.querySelector('#progress-chart svg').dataset.points) >= 4",
+                           timeout=TIMEOUT_MS)
+    assert page.is_enabled("#cancel-button") and page.is_disabled("#start-button")
+    page.wait_for_selector("#progress-chart path.series-bound", state="attached", timeout=TIMEOUT_MS)  # the LP bound is proved
+    first = int(page.get_attribute("#progress-chart svg", "data-points"))
+    page.wait_for_function(f"Number(document.querySelector('#progress-chart svg').dataset.points) > {first}",
+                           timeout=TIMEOUT_MS)
+    path = shot(page, artifacts, "5-progress", "#plan")
+    page.click("#cancel-button")
+    page.wait_for_selector("#plan-status[data-status='cancelled']")
+    plan_id = hash_ids(page)["plan"]
+    with server.client() as http:
+        assert http.get(f"/v1/plans/{plan_id}").json()["status"] == "cancelled"
+    assert page.is_enabled("#start-button")
+    assert page.locator("#results-body").is_hidden()
+    print("\nscreenshot:", path)
