@@ -14,8 +14,11 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, create_engine, event, inspect
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, inspect
 from sqlalchemy.engine import Engine
+
+from engine.database import make_engine as _make_engine
+from engine.database import normalise_url  # noqa: F401  (re-exported)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column, sessionmaker
 
@@ -88,32 +91,8 @@ class PlanFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
-def normalise_url(url: str) -> str:
-    """`postgresql://` means psycopg 3 here (psycopg2 is not a dependency)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
 def make_engine(url: str) -> Engine:
-    url = normalise_url(url)
-    if url.startswith("sqlite"):
-        # hide_parameters: a failed statement's values (bundle bytes, ids) never reach a log
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
-
-        @event.listens_for(engine, "connect")
-        def _sqlite_pragmas(connection, _record) -> None:
-            cursor = connection.cursor()
-            # WAL: readers never wait for the writer; several server processes may share the file
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, hide_parameters=True)
+    return _make_engine(url, pool_size=10, max_overflow=20)
 
 
 def create_schema(engine: Engine) -> None:

@@ -11,7 +11,7 @@ import pytest
 
 from engine import InputError, Params, load_bundle, plan_region, write_plan
 from oracle import check_plan, exact_optimum, objective, random_bundle
-from tiny import tiny_bundle
+from tiny import merge, program, tiny_bundle
 
 ONLINE = ("2026-10-01", "2026-10-20")
 
@@ -29,19 +29,6 @@ def _plan(folder, **params):
     return set(zip(files.assignments["teacher_id"], files.assignments["kind"], files.assignments["resource_id"]))
 
 
-def _program(pid, weight=0.9, competency="K1", hours=36, price=10000, fmt="online"):
-    return dict(programs=[(pid, f"R-{pid}", "АИРО", f"Программа {pid}", fmt, hours, price)],
-                program_competencies=[(pid, competency, weight)])
-
-
-def _merge(*parts):
-    out: dict[str, list] = {}
-    for part in parts:
-        for key, rows in part.items():
-            out.setdefault(key, []).extend(rows)
-    return out
-
-
 TWO_TEACHERS = dict(teachers=[("T1", "S1", "teacher", 50000, 144), ("T2", "S1", "teacher", 50000, 144)],
                     diagnostics=[("T1", "K1", 30), ("T2", "K1", 40)])
 
@@ -56,22 +43,22 @@ def test_rule_1_mentor_capacity(tmp_path, capacity, expected):
 
 @pytest.mark.parametrize("seats, expected", [(1, 1), (2, 2)])
 def test_rule_1_session_seats(tmp_path, seats, expected):
-    folder = tiny_bundle(tmp_path, **TWO_TEACHERS, **_merge(_program("P1")),
+    folder = tiny_bundle(tmp_path, **TWO_TEACHERS, **merge(program("P1")),
                          program_sessions=[("PS1", "P1", *ONLINE, seats, "")])
     assert len(_plan(folder)) == expected
 
 
 @pytest.mark.parametrize("max_programs, expected", [(1, 1), (2, 2)])
 def test_rule_2_count_of_programs(tmp_path, max_programs, expected):
-    parts = _merge(_program("P1", 0.5), _program("P2", 0.5, "K2"))
+    parts = merge(program("P1", 0.5), program("P2", 0.5, "K2"))
     folder = tiny_bundle(tmp_path, diagnostics=[("T1", "K1", 30), ("T1", "K2", 30)], **parts,
                          program_sessions=[("PS1", "P1", *ONLINE, 5, ""), ("PS2", "P2", *ONLINE, 5, "")])
     assert len(_plan(folder, max_programs=max_programs)) == expected
 
 
 @pytest.mark.parametrize("same_program, expected", [(True, 1), (False, 2)])
-def test_rule_2_never_two_sessions_of_one_program(tmp_path, same_program, expected):
-    parts = _merge(_program("P1", 0.5), _program("P2", 0.5))
+def test_rule_2_never_two_sessions_of_oneprogram(tmp_path, same_program, expected):
+    parts = merge(program("P1", 0.5), program("P2", 0.5))
     second = "P1" if same_program else "P2"
     folder = tiny_bundle(tmp_path, **parts, program_sessions=[("PS1", "P1", *ONLINE, 5, ""),
                                                               ("PS2", second, "2026-11-01", "2026-11-05", 5, "")])
@@ -100,7 +87,7 @@ def test_rule_4_no_internship_at_own_school(tmp_path, site_school, expected):
 
 @pytest.mark.parametrize("max_travel, expected", [(60, 0), (180, 1)])
 def test_rule_5_travel(tmp_path, max_travel, expected):
-    parts = _program("P1", fmt="offline")
+    parts = program("P1", fmt="offline")
     folder = tiny_bundle(tmp_path, **parts, program_sessions=[("PS1", "P1", *ONLINE, 5, "B")])
     assert len(_plan(folder, max_travel_minutes=max_travel)) == expected
 
@@ -124,14 +111,14 @@ def test_rule_6_schedule(tmp_path, second_start, expected):
 
 @pytest.mark.parametrize("max_hours, expected", [(30, 0), (40, 1)])
 def test_rule_7_hours(tmp_path, max_hours, expected):
-    folder = tiny_bundle(tmp_path, teachers=[("T1", "S1", "teacher", 50000, max_hours)], **_program("P1", hours=36),
+    folder = tiny_bundle(tmp_path, teachers=[("T1", "S1", "teacher", 50000, max_hours)], **program("P1", hours=36),
                          program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
     assert len(_plan(folder)) == expected
 
 
 @pytest.mark.parametrize("voucher, expected", [(15000, 1), (25000, 2)])
 def test_rule_8_voucher(tmp_path, voucher, expected):
-    parts = _merge(_program("P1", 0.5, price=12000), _program("P2", 0.5, "K2", price=12000))
+    parts = merge(program("P1", 0.5, price=12000), program("P2", 0.5, "K2", price=12000))
     folder = tiny_bundle(tmp_path, teachers=[("T1", "S1", "teacher", voucher, 144)],
                          diagnostics=[("T1", "K1", 30), ("T1", "K2", 30)], **parts,
                          program_sessions=[("PS1", "P1", *ONLINE, 5, ""), ("PS2", "P2", *ONLINE, 5, "")])
@@ -151,7 +138,7 @@ def test_rule_9_budgets(tmp_path, budgets, expected):
 
 
 def test_rule_10_pinned_and_forbidden(tmp_path):
-    parts = _merge(_program("P1", 0.9), _program("P2", 0.2, price=1000))
+    parts = merge(program("P1", 0.9), program("P2", 0.2, price=1000))
     folder = tiny_bundle(tmp_path, **parts, program_sessions=[("PS1", "P1", *ONLINE, 5, ""),
                                                               ("PS2", "P2", "2026-11-01", "2026-11-05", 5, "")])
     assert _plan(folder, max_programs=1) == {("T1", "program", "PS1")}
@@ -162,7 +149,7 @@ def test_rule_10_pinned_and_forbidden(tmp_path):
 
 
 def test_pinned_that_breaks_a_rule_is_an_input_error(tmp_path):
-    folder = tiny_bundle(tmp_path, **_program("P1", hours=72), program_sessions=[("PS1", "P1", *ONLINE, 5, "")],
+    folder = tiny_bundle(tmp_path, **program("P1", hours=72), program_sessions=[("PS1", "P1", *ONLINE, 5, "")],
                          teachers=[("T1", "S1", "teacher", 50000, 40)])
     region = load_bundle(folder)
     params = Params(pinned=[{"teacher_id": "T1", "kind": "program", "resource_id": "PS1"}], time_limit_s=2)

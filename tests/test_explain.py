@@ -10,24 +10,11 @@ import pytest
 from engine import Params, load_bundle, solve
 from engine.explain import REASON_GROUP, explain_assignments, explain_plan, explain_result, write_explanation
 from oracle import random_bundle
-from tiny import tiny_bundle
+from tiny import merge, program, tiny_bundle
 
 ONLINE = ("2026-10-01", "2026-10-20")
 TWO = dict(teachers=[("T1", "S1", "teacher", 50000, 144), ("T2", "S1", "teacher", 50000, 144)],
            diagnostics=[("T1", "K1", 35), ("T2", "K1", 10)])  # T2 needs more: T2 wins any contest
-
-
-def _program(pid, weight=0.9, competency="K1", hours=36, price=10000, fmt="online"):
-    return dict(programs=[(pid, f"R-{pid}", "АИРО", f"Программа {pid}", fmt, hours, price)],
-                program_competencies=[(pid, competency, weight)])
-
-
-def _merge(*parts):
-    out: dict[str, list] = {}
-    for part in parts:
-        for key, rows in part.items():
-            out.setdefault(key, []).extend(rows)
-    return out
 
 
 def _explain(folder, **params):
@@ -51,7 +38,7 @@ def _only(row, blocker: str | None) -> None:
 
 
 def test_no_option_nothing_addresses_it(tmp_path):
-    folder = tiny_bundle(tmp_path, **_program("P1", competency="K2"),
+    folder = tiny_bundle(tmp_path, **program("P1", competency="K2"),
                          program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
     _, explanation = _explain(folder)
     row = _why(explanation)
@@ -61,7 +48,7 @@ def test_no_option_nothing_addresses_it(tmp_path):
 
 @pytest.mark.parametrize("max_travel, reason", [(60, "out_of_travel"), (180, None)])
 def test_no_option_within_travel(tmp_path, max_travel, reason):
-    folder = tiny_bundle(tmp_path, **_program("P1", fmt="offline"),
+    folder = tiny_bundle(tmp_path, **program("P1", fmt="offline"),
                          program_sessions=[("PS1", "P1", *ONLINE, 5, "B")])
     result, explanation = _explain(folder, max_travel_minutes=max_travel)
     if reason is None:  # the twin: within travel, the need is covered as far as the program goes
@@ -90,7 +77,7 @@ def test_taken_mentor_capacity_names_who(tmp_path):
 
 
 def test_taken_session_seats(tmp_path):
-    folder = tiny_bundle(tmp_path, **TWO, **_program("P1"), program_sessions=[("PS1", "P1", *ONLINE, 1, "")])
+    folder = tiny_bundle(tmp_path, **TWO, **program("P1"), program_sessions=[("PS1", "P1", *ONLINE, 1, "")])
     row = _why(_explain(folder)[1])
     assert row["reason"] == "capacity_full" and row["resource_id"] == "PS1" and "T2" in row["detail"]
     _only(row, "capacity_full")
@@ -111,7 +98,7 @@ def test_money_budgets(tmp_path, budgets, reason, where):
 
 
 def test_money_voucher(tmp_path):
-    parts = _merge(_program("P1", 0.5, price=12000), _program("P2", 0.5, "K2", price=12000))
+    parts = merge(program("P1", 0.5, price=12000), program("P2", 0.5, "K2", price=12000))
     folder = tiny_bundle(tmp_path, teachers=[("T1", "S1", "teacher", 15000, 144)],
                          diagnostics=[("T1", "K1", 30), ("T1", "K2", 35)], **parts,
                          program_sessions=[("PS1", "P1", *ONLINE, 5, ""), ("PS2", "P2", *ONLINE, 5, "")])
@@ -123,7 +110,7 @@ def test_money_voucher(tmp_path):
 
 
 def test_teacher_hours_full(tmp_path):
-    parts = _merge(_program("P1", 0.5), _program("P2", 0.5, "K2"))
+    parts = merge(program("P1", 0.5), program("P2", 0.5, "K2"))
     folder = tiny_bundle(tmp_path, teachers=[("T1", "S1", "teacher", 50000, 40)],
                          diagnostics=[("T1", "K1", 30), ("T1", "K2", 35)], **parts,
                          program_sessions=[("PS1", "P1", *ONLINE, 5, ""), ("PS2", "P2", *ONLINE, 5, "")])
@@ -144,7 +131,7 @@ def test_teacher_dates_full(tmp_path):
 
 
 def test_teacher_route_full_for_the_kind(tmp_path):
-    parts = _merge(_program("P1", 0.5), _program("P2", 0.5, "K2"))
+    parts = merge(program("P1", 0.5), program("P2", 0.5, "K2"))
     folder = tiny_bundle(tmp_path, diagnostics=[("T1", "K1", 30), ("T1", "K2", 35)], **parts,
                          program_sessions=[("PS1", "P1", *ONLINE, 5, ""), ("PS2", "P2", *ONLINE, 5, "")])
     row = _why(_explain(folder, max_programs=1)[1], competency="K2")
@@ -152,8 +139,8 @@ def test_teacher_route_full_for_the_kind(tmp_path):
     _only(row, "kind_full")
 
 
-def test_teacher_same_program(tmp_path):
-    folder = tiny_bundle(tmp_path, **_program("P1", 0.5),
+def test_teacher_sameprogram(tmp_path):
+    folder = tiny_bundle(tmp_path, **program("P1", 0.5),
                          program_sessions=[("PS1", "P1", *ONLINE, 5, ""), ("PS2", "P1", "2026-11-01", "2026-11-20",
                                                                              5, "")])
     row = _why(_explain(folder)[1])
@@ -162,7 +149,7 @@ def test_teacher_same_program(tmp_path):
 
 
 def test_cost_exceeds_gain(tmp_path):
-    folder = tiny_bundle(tmp_path, **_program("P1", price=10000), program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
+    folder = tiny_bundle(tmp_path, **program("P1", price=10000), program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
     result, explanation = _explain(folder, rub_per_point=1000)  # 10 points of cost for 0.45 of need
     assert len(result.plan.teacher) == 0
     row = _why(explanation)
@@ -171,7 +158,7 @@ def test_cost_exceeds_gain(tmp_path):
 
 
 def test_a_plan_that_leaves_room_is_improvable(tmp_path):
-    folder = tiny_bundle(tmp_path, **_program("P1"), program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
+    folder = tiny_bundle(tmp_path, **program("P1"), program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
     region = load_bundle(folder)
     explanation = explain_plan(region, Params(), np.zeros(0, int), np.zeros(0, int))
     row = _why(explanation)
@@ -179,7 +166,7 @@ def test_a_plan_that_leaves_room_is_improvable(tmp_path):
 
 
 def test_forbidden_is_no_option(tmp_path):
-    folder = tiny_bundle(tmp_path, **_program("P1"), program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
+    folder = tiny_bundle(tmp_path, **program("P1"), program_sessions=[("PS1", "P1", *ONLINE, 5, "")])
     forbidden = [{"teacher_id": "T1", "kind": "program", "resource_id": "PS1"}]
     row = _why(_explain(folder, forbidden=forbidden)[1])
     assert row["reason"] == "not_allowed" and "forbidden" in row["detail"]

@@ -34,3 +34,18 @@ def tiny_bundle(folder: Path, **tables: list[tuple]) -> Path:
     for name, header in HEADERS.items():
         pd.DataFrame(base.get(name, []), columns=header).to_csv(folder / f"{name}.csv", index=False)
     return folder
+
+
+def program(pid, weight=0.9, competency="K1", hours=36, price=10000, fmt="online") -> dict:
+    """Tables of one program addressing one competency (its sessions are added by the test)."""
+    return dict(programs=[(pid, f"R-{pid}", "АИРО", f"Программа {pid}", fmt, hours, price)],
+                program_competencies=[(pid, competency, weight)])
+
+
+def merge(*parts: dict) -> dict:
+    """Table rows of several parts, concatenated per table."""
+    out: dict[str, list] = {}
+    for part in parts:
+        for key, rows in part.items():
+            out.setdefault(key, []).extend(rows)
+    return out

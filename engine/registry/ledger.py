@@ -29,8 +29,11 @@ import time
 from collections.abc import Iterable
 
 from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, MetaData, String, Table, Text,
-                        UniqueConstraint, create_engine, event, func, insert, select, update)
+                        UniqueConstraint, func, insert, select, update)
 from sqlalchemy.engine import Engine
+
+from ..database import make_engine as _make_engine
+from ..database import normalise_url  # noqa: F401  (re-exported)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 STATES = ("new", "sent", "pending", "accepted", "rejected", "cancelled", "blocked", "error")
@@ -119,29 +122,9 @@ def dumps(value) -> str:
     return json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"), default=str)
 
 
-def normalise_url(url: str) -> str:
-    """`postgresql://` means psycopg 3 (as in the API)."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
-    return url
-
-
 def make_engine(url: str) -> Engine:
-    url = normalise_url(url)
-    if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection, _record) -> None:
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")  # a commit survives a crash of the process
-            cursor.execute("PRAGMA busy_timeout=30000")
-            cursor.close()
-
-        return engine
-    return create_engine(url, pool_pre_ping=True, hide_parameters=True)
+    # The ledger's tables carry no foreign keys to enforce.
+    return _make_engine(url, foreign_keys=False)
 
 
 _schema_lock = threading.Lock()
