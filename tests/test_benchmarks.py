@@ -3,7 +3,6 @@
 Timings are never asserted (shared, noisy machines); rows, checks and optima are.
 """
 
-import importlib.util
 import json
 
 import pandas as pd
@@ -92,7 +91,6 @@ def test_highs_log_gives_the_mip_curve(tmp_path):
     assert result.history and result.history[-1][1] == pytest.approx(result.objective, abs=1e-6)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("timefold") is None, reason="the optional peer Timefold is not installed")
 def test_timefold_peer_runs_in_a_worker(tmp_path):
     bundle = oracle.random_bundle(2, tmp_path / "b", teachers=8)
     info = run.run_worker(bundle, "timefold", 3.0, tmp_path / "tf")
