@@ -50,6 +50,7 @@ class BoundResult:
     iterations: int
     master_size: int
     seconds: float
+    coupling_price: np.ndarray | None = None  # per option: the LP's price of the capacity and money it uses
 
 
 def coverable_pairs(inst: Instance) -> np.ndarray:
@@ -224,8 +225,11 @@ def lp_bound(inst: Instance, incumbent: np.ndarray, time_limit: float, max_round
         lp_value = np.zeros(inst.n_options)
         lp_value[master] = x
         if best is None or bound < best.bound:
+            act = inst.options.activity
+            coupling_price = prices.capacity[act] \
+                + (prices.municipal[inst.municipality] + prices.region) * inst.budget_rub
             best = BoundResult(bound, fixing, lp_value, lp_objective, rounds, len(master),
-                               time.perf_counter() - started)
+                               time.perf_counter() - started, coupling_price)
         # Column generation: options the LP would want, a few per teacher.
         entering = np.flatnonzero(reduced > 1e-6)
         entering = entering[~np.isin(entering, master)]

@@ -27,11 +27,12 @@ class Residuals:
 
 
 def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Residuals,
-                 prefer: np.ndarray | None = None) -> None:
+                 prefer: np.ndarray | None = None, penalty: np.ndarray | None = None) -> None:
     """Adds to one teacher's route, best marginal gain first, while a feasible positive gain exists.
 
     With `prefer` (a score per option, e.g. its LP value), options of higher preference go first
-    among those with a positive gain.
+    among those with a positive gain. With `penalty` (points per option, e.g. the LP's price of
+    the seats and money it uses), an option must gain more than its penalty to be taken.
     """
     lo, hi = inst.options.first[teacher], inst.options.first[teacher + 1]
     if lo == hi:
@@ -40,7 +41,7 @@ def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Re
     activities = inst.activities
     weights = activities.weights[acts]
     need = inst.need[teacher]
-    cost = inst.solver_cost[lo:hi]
+    cost = inst.solver_cost[lo:hi] if penalty is None else inst.solver_cost[lo:hi] + penalty[lo:hi]
     kind = inst.kind[lo:hi]
     group = activities.group[acts]
     dated = activities.dated[acts]
@@ -97,7 +98,7 @@ def _compatible(taken: int, group, dated, start, end) -> np.ndarray:
 
 
 def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None,
-           prefer: np.ndarray | None = None) -> np.ndarray:
+           prefer: np.ndarray | None = None, penalty: np.ndarray | None = None) -> np.ndarray:
     """Greedy by need: the neediest teachers first. Starts from `chosen` (pinned, or a plan to repair);
     `prefer` rounds an LP solution (options by LP value first)."""
     chosen = inst.options.pinned.copy() if chosen is None else chosen.copy()
@@ -105,5 +106,5 @@ def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray |
     if order is None:
         order = np.argsort(-inst.need.sum(axis=1), kind="stable")
     for teacher in order.tolist():
-        fill_teacher(inst, teacher, chosen, residuals, prefer)
+        fill_teacher(inst, teacher, chosen, residuals, prefer, penalty)
     return chosen

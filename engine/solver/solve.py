@@ -108,12 +108,18 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
                  lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
     tracker.update("bound", objective, bound)
 
-    rounded = greedy(inst, prefer=bound_result.lp_value)
-    rounded_objective = inst.solver_objective(rounded)
-    stats["lp_rounding_objective"] = rounded_objective
-    if rounded_objective > objective:
-        chosen, objective = rounded, rounded_objective
-        tracker.update("lp-rounding", objective, bound)
+    # LP-guided starts: options by LP value first, each taken only if it gains more than the LP's
+    # price of the seats and money it uses (scaled by `factor`), then topped up without prices.
+    # Measured on altai-krai at 3,000 teachers: plain greedy 641, LP rounding alone 664, priced
+    # 767 (the plain MIP reaches 743 in 300 s); krymsky-district: 237, 246, 285.
+    for factor in (1.0, 0.5) if len(inst.need) <= 5000 else (1.0,):
+        penalty = None if bound_result.coupling_price is None else factor * bound_result.coupling_price
+        start = greedy(inst, greedy(inst, prefer=bound_result.lp_value, penalty=penalty))
+        start_objective = inst.solver_objective(start)
+        stats[f"lp_priced_greedy_{factor:g}"] = start_objective
+        if start_objective > objective:
+            chosen, objective = start, start_objective
+            tracker.update("lp-guided greedy", objective, bound)
 
     alive = _live_options(inst, bound, bound_result.reduced, objective, chosen)
     stats["live_options"] = int(alive.sum())
