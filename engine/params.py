@@ -46,6 +46,9 @@ class Params(BaseModel):
                                            description="assignments the plan must not contain")
     workers: int = Field(2, ge=1, le=64, description="solver threads (extension)")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed of the solver (extension)")
+    subsolver: Literal["highs", "cp-sat"] = Field(
+        "highs", description="exact solver of the whole model and of neighbourhoods: HiGHS' MIP (measured "
+                             "better on these models) or OR-Tools CP-SAT, warm-started (extension)")
 
 
 def params_from_dict(data: dict | None, source: str = "params") -> Params:

@@ -226,3 +226,13 @@ def test_keep_bonus_keeps_every_assignment_still_valid(tmp_path):
     assert expected <= kept
     assert (dropped.teacher_id, dropped.kind, dropped.resource_id) not in kept
     assert check_plan(folder, {"forbidden": [dropped.model_dump()]}, again[list(again.columns[:8])]) == []
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_cp_sat_subsolver_also_reaches_the_exact_optimum(tmp_path, seed):
+    folder = random_bundle(300 + seed, tmp_path / "b", teachers=10)
+    files = plan_region(load_bundle(folder), Params(time_limit_s=20, subsolver="cp-sat"))
+    assert check_plan(folder, {}, files.assignments) == []
+    exact, _ = exact_optimum(folder, {})
+    assert files.summary["objective"] == pytest.approx(exact, abs=1e-6)
+    assert files.summary["bound"] >= exact - 1e-9

@@ -1,10 +1,12 @@
-"""solve(region, params) -> Result: greedy start, LP bound, reduced-cost fixing, then CP-SAT.
+"""solve(region, params) -> Result: greedy, LP bound, LP-priced greedy, reduced-cost fixing, exact search.
 
-Small instances (after fixing) go to one CP-SAT model of all teachers, which usually proves
-optimality. Larger ones get large-neighbourhood search: CP-SAT re-optimises a group of teachers
-(a municipality and its neighbours, the users of a saturated activity and those who wanted it,
-or a deficit profile) with everyone else fixed, warm-started from the incumbent. The bound is the
-LP's (and CP-SAT's where it solved the whole model): always a proof.
+Small instances (after fixing) go to one MIP of all live options, which usually proves
+optimality. Then, and for larger ones, large-neighbourhood search: an exact sub-solver
+re-optimises a group of teachers (a municipality and its neighbours, the users of a saturated
+activity and those who wanted it, or a deficit profile) with everyone else fixed. The sub-solver
+is HiGHS' MIP by default, or OR-Tools CP-SAT warm-started from the incumbent (`subsolver`).
+The bound is the LP's, tightened by the exact solver's where it solved the whole model: always
+a proof.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from ..rules import PlanArrays, violations
 from .bound import lp_bound
 from .greedy import Residuals, greedy
 from .instance import Instance
-from .mip import MIP_REL_GAP, solve_mip
+from .mip import MIP_REL_GAP, MipResult, solve_mip
 
 # Up to this many live options one MIP of everything is tried first; past it, neighbourhoods only.
 FULL_MODEL_OPTIONS = 40_000
@@ -179,6 +181,20 @@ def _check_pinned_jointly(inst: Instance) -> None:
                          title="Ошибки в закреплённых назначениях")
 
 
+def _exact(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_limit: float,
+           full: bool = False) -> MipResult:
+    """The exact sub-solver chosen by `params.subsolver` over the teachers of `candidates`."""
+    if inst.params.subsolver == "highs":
+        return solve_mip(inst, candidates, chosen, time_limit)
+    from .cpsat import solve_teachers  # OR-Tools, imported only when asked for
+
+    sub = solve_teachers(inst, candidates, chosen, time_limit, workers=inst.params.workers,
+                         seed=inst.params.seed, full=full)
+    # CP-SAT's bound concerns the candidates' teachers; it bounds the whole problem only when
+    # they are everyone, which is what `full` means.
+    return MipResult(sub.chosen, sub.improved, sub.status, sub.model_bound if full else None, sub.seconds)
+
+
 def _live_options(inst: Instance, bound: float, reduced: np.ndarray, incumbent: float,
                   chosen: np.ndarray) -> np.ndarray:
     """Reduced-cost fixing: an option with bound + r < incumbent is in no better plan."""
@@ -194,7 +210,7 @@ def _full_model(inst, alive, chosen, incumbent, bound, deadline, tracker, stats)
     if len(candidates) == 0 or remaining <= 0.1:
         return chosen, bound
     with _ticking(tracker, "mip"):
-        sub = solve_mip(inst, candidates, chosen, remaining)
+        sub = _exact(inst, candidates, chosen, remaining, full=True)
     stats.update(method="mip full model", mip_status=sub.status, mip_seconds=round(sub.seconds, 3))
     new = chosen.copy()
     new[candidates] = sub.chosen
@@ -229,7 +245,7 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
             continue
         mask = alive & np.isin(opts.teacher, teachers)
         candidates = np.flatnonzero(mask | (chosen & np.isin(opts.teacher, teachers)))
-        sub = solve_mip(inst, candidates, chosen, min(remaining, 5.0))
+        sub = _exact(inst, candidates, chosen, min(remaining, 5.0))
         moves += 1
         if sub.improved:
             chosen = chosen.copy()
