@@ -365,14 +365,22 @@ def _uncovered_rows(st: _State) -> tuple[pd.DataFrame, pd.DataFrame]:
         "need": np.round(need_tc, 6),
         "cover": np.round(cov, 6),
         "need_left": np.round(need_tc * (1 - cov), 6),
-        "kind": np.where(has_act, np.asarray(KINDS, dtype=object)[acts.kind[np.maximum(act, 0)]], ""),
-        "resource_id": np.where(has_act, np.asarray(acts.ids, dtype=object)[np.maximum(act, 0)], ""),
+        "kind": _at(np.asarray(KINDS, dtype=object)[acts.kind], act),
+        "resource_id": _at(np.asarray(acts.ids, dtype=object), act),
         "reason": reason,
         "reason_group": [REASON_GROUP[r] for r in reason],
         "detail": details,
         "blockers": blocker_text,
     })
     return frame.reindex(columns=EXPLAIN_COLUMNS), _totals(frame)
+
+
+def _at(values: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """values[index], and "" where index is -1 (also when there are no values at all)."""
+    out = np.full(len(index), "", dtype=object)
+    found = index >= 0
+    out[found] = values[index[found]]
+    return out
 
 
 def _classify(st: _State, teachers: np.ndarray, c: int, cand: np.ndarray, sub: np.ndarray):

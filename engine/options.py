@@ -49,6 +49,11 @@ class Activities:
     def __len__(self) -> int:
         return len(self.kind)
 
+    @property
+    def group_key_base(self) -> int:
+        """A multiplier that makes teacher * base + group unique per (teacher, program/site)."""
+        return int(self.group.max()) + 2 if len(self.group) else 1
+
     def lookup(self, kind: str, resource_id: str) -> int | None:
         k = KINDS.index(kind)
         table = self._tables[k]

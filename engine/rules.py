@@ -50,10 +50,10 @@ def rule_counts(region, params, activities, plan) -> list[str]:
                 for t in np.flatnonzero(per_teacher > limit)]
     groups = activities.group[plan.activity]
     grouped = groups >= 0
-    pairs = plan.teacher[grouped].astype(np.int64) * (activities.group.max() + 2) + groups[grouped]
+    pairs = plan.teacher[grouped].astype(np.int64) * activities.group_key_base + groups[grouped]
     values, counts = np.unique(pairs, return_counts=True)
     for v in values[counts > 1]:
-        t = int(v // (activities.group.max() + 2))
+        t = int(v // activities.group_key_base)
         out.append(f"{region.teachers.ids[t]}: две сессии одной программы или площадки")
     keys = plan.teacher.astype(np.int64) * len(activities) + plan.activity
     values, counts = np.unique(keys, return_counts=True)

@@ -236,3 +236,19 @@ def test_cp_sat_subsolver_also_reaches_the_exact_optimum(tmp_path, seed):
     exact, _ = exact_optimum(folder, {})
     assert files.summary["objective"] == pytest.approx(exact, abs=1e-6)
     assert files.summary["bound"] >= exact - 1e-9
+
+
+@pytest.mark.parametrize("shape", [dict(mentors=0, sites=0, programs=0), dict(mentors=0), dict(sites=0),
+                                   dict(programs=0), dict(teachers=1), dict(diag_density=0.0),
+                                   dict(municipalities=1), dict(competencies=1)],
+                         ids=["no resources", "no mentors", "no sites", "no programs", "one teacher",
+                              "no diagnostics", "one municipality", "one competency"])
+def test_regions_of_unusual_shape_plan_and_write(tmp_path, shape):
+    """Regression: a region without any activity used to crash on an empty max()."""
+    folder = random_bundle(11, tmp_path / "b", **shape)
+    files = plan_region(load_bundle(folder), Params(time_limit_s=5))
+    write_plan(files, tmp_path / "plan")
+    assert check_plan(folder, {}, files.assignments) == []
+    exact, _ = exact_optimum(folder, {})
+    assert files.summary["objective"] == pytest.approx(exact, abs=1e-6)
+    assert (tmp_path / "plan" / "explain.csv").exists()

@@ -128,7 +128,7 @@ def build_linear(inst: Instance, columns: np.ndarray, pairs: np.ndarray, *, capa
     voucher = inst.region.teachers.voucher_rub.astype(float)
     rows.grouped(t, price, voucher, "voucher", n_pairs)
     group = acts.group[act]
-    rows.grouped(np.where(group >= 0, t.astype(np.int64) * (acts.group.max() + 2) + group, -1), ones, None,
+    rows.grouped(np.where(group >= 0, t.astype(np.int64) * acts.group_key_base + group, -1), ones, None,
                  "group", n_pairs)
     # Knapsack cuts: two options each over half the voucher (or the hours) never fit together.
     rows.grouped(np.where(price > voucher[t] / 2, t, -1), ones, None, "cut", n_pairs)
@@ -150,7 +150,7 @@ def build_linear(inst: Instance, columns: np.ndarray, pairs: np.ndarray, *, capa
         columns=columns, pair_t=pair_t, pair_c=pair_c, matrix=matrix, rhs=np.concatenate(rows.rhs),
         cost=np.concatenate([inst.need[pair_t, pair_c], -inst.solver_cost[columns]]),
         lower=np.concatenate([np.zeros(n_pairs), inst.options.pinned[columns].astype(float)]),
-        upper=np.ones(n_pairs + n_x), tags=rows.tags, group_key_base=int(acts.group.max() + 2),
+        upper=np.ones(n_pairs + n_x), tags=rows.tags, group_key_base=acts.group_key_base,
     )
 
 
