@@ -115,7 +115,8 @@ def verdict(label, name, teachers, limit, target, value, wall, ours: dict, info:
             row["met"] = bool(valid and row["best_bound"] is not None
                               and ours["objective"] >= value * row["best_bound"] - 1e-9)
     elif target == "mip":
-        row["target"] = f"better than the plain MIP after {ref['seconds']:.0f} s" if ref else "better than the plain MIP"
+        row["target"] = (f"better than the plain MIP after {ref['seconds']:.0f} s" if ref
+                         else "better than the plain MIP")
         row["met"] = bool(valid and (not ref_ok or ours["objective"] > ref["objective"] + 1e-9))
     else:
         wall_seconds = (info.get("load_seconds") or 0) + (ours["seconds"] or 0)
@@ -160,7 +161,8 @@ def valid_number(value) -> bool:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.engine_table", description=__doc__.splitlines()[0].split(": `")[0] + ".",
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.engine_table",
+                                 description=__doc__.splitlines()[0].split(": `")[0] + ".",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))
     ap.add_argument("--out", default=str(DEFAULT_OUT))

@@ -48,8 +48,8 @@ SOLVERS = ("marshrut", "greedy", "cpsat", "mip", "timefold")
 PEER_NAMES = {"marshrut": "marshrut", "greedy": "greedy by need", "cpsat": "textbook CP-SAT",
               "mip": "plain MIP (HiGHS)", "timefold": "Timefold"}
 ANSWERED = ("OPTIMAL", "FEASIBLE")
-MEMORY_CAP_MIB = 16 * 1024
-TIMEFOLD_STARTUP_ALLOWANCE = 60.0  # seconds: JVM start-up and translating the domain to Java, under load  # a worker past this is stopped (the machine has 24 GiB, shared)
+MEMORY_CAP_MIB = 16 * 1024  # a worker past this is stopped (the machine has 24 GiB, shared)
+TIMEFOLD_STARTUP_ALLOWANCE = 60.0  # seconds: JVM start-up and translating the domain to Java, under load
 SEED = 0
 WORKERS = 2
 COLORS = {"marshrut": "tab:blue", "greedy": "tab:orange", "cpsat": "tab:green", "mip": "tab:red",
@@ -175,7 +175,8 @@ def checked_row(oracle, index, bundle_name: str, solver: str, info: dict, run_di
            "status": info.get("status", "ERROR"), "objective": None, "bound": info.get("bound"),
            "gap": None, "pct_best": None, "seconds": info.get("seconds"),
            "first_plan_s": info.get("first_plan_seconds"), "peak_mib": info.get("peak_rss_mib"),
-           "assignments": None, "check": "no plan", "note": info.get("error") or info.get("statistics", {}).get("note", ""),
+           "assignments": None, "check": "no plan",
+           "note": info.get("error") or (info.get("statistics") or {}).get("note", ""),
            "load": info.get("load_avg")}
     plan = run_dir / "assignments.csv"
     if plan.exists():
@@ -419,7 +420,8 @@ def _curve_panel(ax, points: pd.DataFrame, here: pd.DataFrame, bundle: str, time
         if mark <= time_limit:
             ax.axvline(mark, color="grey", alpha=0.3, linewidth=0.8)
     ax.set_xscale("symlog", linthresh=1.0)
-    ax.set_xlim(0, max(time_limit, float(here.seconds.max() or 0)) * 1.05)
+    answered = here[here.check == "ok"].seconds
+    ax.set_xlim(0, max([time_limit] + [float(v) for v in answered if v is not None]) * 1.05)
     ax.set_xlabel("seconds since the region was loaded (instance building included)")
     ax.set_ylabel("objective (SPEC §5)")
     ax.set_title(f"{bundle} ({int(here.teachers.iloc[0]):,} teachers), 2 workers", loc="left")
@@ -501,7 +503,8 @@ def machine() -> str:
             versions.append(f"{module} {version(module)}")
         except Exception:  # noqa: BLE001 - not installed
             pass
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
+                            text=True).stdout.strip()
     dirty = subprocess.run(["git", "status", "--porcelain", "engine"], cwd=ROOT, capture_output=True,
                            text=True).stdout.strip()
     return (f"{platform.machine()}, {os.cpu_count()} cores ({cpu or 'unknown CPU'}), {memory}, "
@@ -615,6 +618,8 @@ def merge_previous(frame: pd.DataFrame, meta: dict, previous: Path, key: str) ->
     meta_file = previous.with_suffix(".meta.json")
     before = json.loads(meta_file.read_text()) if meta_file.exists() else {}
     meta = meta | {"command": f"{before.get('command', '?')}, then {meta['command']} (merged)",
+                   "machine": f"{before.get('machine', '?')}; rows of {', '.join(meta['solvers'])} re-run: "
+                              f"{meta['machine']}",
                    "minutes": float(before.get("minutes", 0)) + meta["minutes"],
                    "solvers": list(dict.fromkeys(list(before.get("solvers", [])) + list(meta["solvers"])))}
     return pd.DataFrame(rows, columns=frame.columns), meta
@@ -726,7 +731,8 @@ def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.splitlines()[0].split(": `")[0] + ".",
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.run",
+                                 description=__doc__.splitlines()[0].split(": `")[0] + ".",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))
     ap.add_argument("--presets", nargs="*", default=None,

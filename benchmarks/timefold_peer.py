@@ -1,8 +1,9 @@
-"""Timefold Solver as a peer (optional extra: `pip install --pre timefold`, needs a JDK 17 `java`).
+"""Timefold Solver as a peer (optional extra `.[peers]`, needs a JDK 17 `java`).
 
 The `timefold` Python package is no longer developed upstream: Timefold halted development of the
 Python solver on 11 July 2025 (TimefoldAI/timefold-solver#1281, discussion #1698), so its last
-release is a beta, 1.24.0b0; the Java solver goes on. It is measured here because it is the planning solver many teams reach for first.
+release is a beta, 1.24.0b0; the Java solver goes on. It is measured here because it is the
+planning solver many teams reach for first.
 
 Model (the same rules and objective as the other peers, on the same options):
 - a planning entity per route slot: one mentor slot, `max_internships` internship slots and
@@ -13,7 +14,8 @@ Model (the same rules and objective as the other peers, on the same options):
   sessions (6), hours (7), voucher (8), municipality and region budgets (9);
 - soft: reward need * min(1, cover) per teacher, penalise cost / rub_per_point, in integer units
   (1e6 per objective point; covers in hundredths, exact for two-decimal weights).
-Timefold runs single-threaded (multi-threaded solving is in its commercial edition only). The JVM
+Pinned assignments are not modelled (the benchmarks plan without any; a pinned one left out would
+show as a broken plan). Timefold runs single-threaded (multi-threaded solving is in its commercial edition only). The JVM
 start-up and the translation of the model into Java are timed apart from the solve: the time
 limit covers building the instance and the solve, not starting the JVM.
 """
