@@ -173,8 +173,8 @@ def solve_teachers(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return SubResult(current, False, solver.StatusName(status), None, time.perf_counter() - started)
     new = np.array([solver.BooleanValue(v) for v in x], dtype=bool)
-    before = _value(inst, candidates, current, t)
-    after = _value(inst, candidates, new, t)
+    before = inst.routes_value(candidates, current)
+    after = inst.routes_value(candidates, new)
     improved = after > before + 1e-9
     bound = solver.BestObjectiveBound() / scale if exact else None
     return SubResult(new if improved else current, improved, solver.StatusName(status), bound,
@@ -185,12 +185,3 @@ def _repeated(values: np.ndarray) -> np.ndarray:
     uniq, counts = np.unique(values, return_counts=True)
     return uniq[counts > 1]
 
-
-def _value(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t: np.ndarray) -> float:
-    """Exact objective of the candidate teachers' routes (SPEC §5), for accepting a move."""
-    idx = candidates[chosen]
-    teachers = np.unique(t)
-    cover = np.zeros((len(teachers), inst.need.shape[1]))
-    rows = np.searchsorted(teachers, inst.options.teacher[idx])
-    np.add.at(cover, rows, inst.activities.weights[inst.options.activity[idx]])
-    return float((inst.need[teachers] * np.minimum(1.0, cover)).sum() - inst.solver_cost[idx].sum())

@@ -87,6 +87,16 @@ class Instance:
         """SPEC §5: sum of need * min(1, cover) minus cost / rub_per_point."""
         return float(self.teacher_values(chosen).sum())
 
+    def routes_value(self, candidates: np.ndarray, chosen: np.ndarray) -> float:
+        """What the solvers maximise (SPEC §5 plus any bonus), over the routes of the teachers owning
+        `candidates`, when `chosen` (over `candidates`) are their assignments: for accepting a move."""
+        idx = candidates[chosen]
+        teachers = np.unique(self.options.teacher[candidates])
+        cover = np.zeros((len(teachers), self.need.shape[1]))
+        np.add.at(cover, np.searchsorted(teachers, self.options.teacher[idx]),
+                  self.activities.weights[self.options.activity[idx]])
+        return float((self.need[teachers] * np.minimum(1.0, cover)).sum() - self.solver_cost[idx].sum())
+
     def standalone_value(self, option_idx: np.ndarray) -> np.ndarray:
         """Value of each option taken alone: an upper bound on what it can add to any route."""
         w = self.activities.weights[self.options.activity[option_idx]]

@@ -55,17 +55,8 @@ def solve_mip(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_l
         return MipResult(current, False, "NO_SOLUTION", dual_bound, seconds)
     new = np.asarray(result.x)[model.n_pairs:] > 0.5
     status = "OPTIMAL" if result.status == 0 else "FEASIBLE"
-    before = _teachers_value(inst, candidates, current)
-    after = _teachers_value(inst, candidates, new)
+    before = inst.routes_value(candidates, current)
+    after = inst.routes_value(candidates, new)
     improved = after > before + 1e-9
     return MipResult(new if improved else current, improved, status, dual_bound, seconds)
 
-
-def _teachers_value(inst: Instance, candidates: np.ndarray, chosen: np.ndarray) -> float:
-    """Exact objective (SPEC §5) of the routes of the candidates' teachers."""
-    idx = candidates[chosen]
-    teachers = np.unique(inst.options.teacher[candidates])
-    cover = np.zeros((len(teachers), inst.need.shape[1]))
-    np.add.at(cover, np.searchsorted(teachers, inst.options.teacher[idx]), inst.activities.weights[
-        inst.options.activity[idx]])
-    return float((inst.need[teachers] * np.minimum(1.0, cover)).sum() - inst.solver_cost[idx].sum())
