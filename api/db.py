@@ -18,7 +18,6 @@ from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text,
 from sqlalchemy.engine import Engine
 
 from engine.database import make_engine as _make_engine
-from engine.database import normalise_url  # noqa: F401  (re-exported)
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column, sessionmaker
 

@@ -163,7 +163,7 @@ class RuleRows:
 
 def rule_rows(inst: Instance) -> RuleRows:
     opts, acts, region = inst.options, inst.activities, inst.region
-    n, n_teachers = inst.n_options, len(inst.need)
+    n = inst.n_options
     t = opts.teacher.astype(np.int64)
     a = opts.activity.astype(np.int64)
     blocks: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []  # name, row, col, val, upper

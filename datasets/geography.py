@@ -173,7 +173,6 @@ def build_roads(lat: np.ndarray, lon: np.ndarray, component: np.ndarray, rng: np
 
     component[i] < 0 marks a municipality without any road (isolated). Edges are (a < b).
     """
-    n = len(lat)
     dist = haversine_km(lat[:, None], lon[:, None], lat[None, :], lon[None, :])
     edges: set[tuple[int, int]] = set()
     for comp in sorted(set(int(c) for c in component if c >= 0)):

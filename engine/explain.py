@@ -356,7 +356,6 @@ def _uncovered_rows(st: _State) -> tuple[pd.DataFrame, pd.DataFrame]:
     distinct, inverse = np.unique(blockers.astype(np.int64), axis=0, return_inverse=True)
     texts = [";".join(f"{names[j]}:{n}" for j, n in enumerate(row.tolist()) if n > 0) for row in distinct]
     blocker_text = [texts[i] for i in np.asarray(inverse).ravel().tolist()] if len(blockers) else []
-    has_act = act >= 0
     frame = pd.DataFrame({
         "row": "uncovered",
         "teacher_id": np.asarray(region.teachers.ids, dtype=object)[t],

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .clustering import DeficitProfiles, deficit_matrix, profile_names, profile_table, short_competency_names
+from .clustering import DeficitProfiles, deficit_matrix, profile_table, short_competency_names
 from .options import INTERNSHIP, MENTOR
 from .params import KINDS, Params
 from .region import RegionData, date_of

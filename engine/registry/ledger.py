@@ -33,7 +33,6 @@ from sqlalchemy import (BigInteger, Boolean, Column, DateTime, Index, Integer, M
 from sqlalchemy.engine import Engine
 
 from ..database import make_engine as _make_engine
-from ..database import normalise_url  # noqa: F401  (re-exported)
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 STATES = ("new", "sent", "pending", "accepted", "rejected", "cancelled", "blocked", "error")

@@ -21,7 +21,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linprog
 
-from ..options import PROGRAM
 from .instance import Instance
 from .linear import LinearModel, build_linear
 
