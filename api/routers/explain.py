@@ -29,6 +29,7 @@ from engine.changes import Changes, NewTeacher
 
 from ..db import Plan, PlanFile, Region, dumps, loads, utcnow
 from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..responses import attachment
 from ..schemas import ErrorResponse
 from .plans import NOT_FOUND, NOT_READY, csv_rows, get_plan, plan_file
 from .regions import ERRORS
@@ -184,8 +185,7 @@ def read_explain(plan_id: str, session: SessionDep,
     explain, totals = explanation_files(session, plan)
     if format != "json":
         content, name = (explain, "explain") if format == "csv" else (totals, "explain_totals")
-        return Response(content, media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="{name}-{plan.id}.csv"'})
+        return attachment(content, f"{name}-{plan.id}.csv")
     frame = pd.read_csv(io.BytesIO(explain), dtype={"teacher_id": str, "resource_id": str}, keep_default_na=False)
     total_rows = pd.read_csv(io.BytesIO(totals), keep_default_na=False, dtype={"scope_id": str})
     region_rows = total_rows[total_rows["scope"] == "region"]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import undefer
 
 from ..db import ACTIVE, Plan, PlanFile, Region, dumps, loads, utcnow
 from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..responses import XLSX, attachment
 from ..schemas import (
     AssignmentsOut,
     ClustersOut,
@@ -31,7 +32,6 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no plan (or teacher) with this id"}}
 NOT_READY = {409: {"model": ErrorResponse, "description": "the plan is not done (yet): see its status"}}
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_DOC = {"description": "JSON, or with ?format=csv the CSV file of SPEC §6",
            "content": {"text/csv": {"schema": {"type": "string"}}}}
 
@@ -203,8 +203,7 @@ def read_assignments(plan_id: str, session: SessionDep,
     plan = get_plan(session, plan_id)
     content = plan_file(session, plan, "assignments.csv")
     if format == "csv":
-        return Response(content, media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="assignments-{plan.id}.csv"'})
+        return attachment(content, f"assignments-{plan.id}.csv")
     rows = csv_rows(content)
     for row in rows:
         row["hours"], row["cost_rub"] = _number(row["hours"]), _number(row["cost_rub"])
@@ -240,8 +239,7 @@ def read_clusters(plan_id: str, session: SessionDep,
     plan = get_plan(session, plan_id, with_summary=True)
     content = plan_file(session, plan, "clusters.csv")
     if format == "csv":
-        return Response(content, media_type="text/csv; charset=utf-8", headers={
-            "Content-Disposition": f'attachment; filename="clusters-{plan.id}.csv"'})
+        return attachment(content, f"clusters-{plan.id}.csv")
     rows = csv_rows(content)
     for row in rows:
         row["cluster"] = int(row["cluster"])
@@ -255,5 +253,4 @@ def read_clusters(plan_id: str, session: SessionDep,
             summary="The whole plan as an Excel workbook")
 def export_xlsx(plan_id: str, session: SessionDep) -> Response:
     plan = get_plan(session, plan_id)
-    return Response(plan_file(session, plan, "plan.xlsx"), media_type=XLSX,
-                    headers={"Content-Disposition": f'attachment; filename="plan-{plan.id}.xlsx"'})
+    return attachment(plan_file(session, plan, "plan.xlsx"), f"plan-{plan.id}.xlsx", XLSX)

@@ -57,6 +57,22 @@ def get_region(session, region_id: str) -> Region:
     return region
 
 
+def store_region(session, content: bytes, filename: str, name: str | None = None) -> Region:
+    """Validates a bundle (every problem at once, as a 422) and stores it with its counts and ids."""
+    try:
+        data = load_upload(content, filename)
+    except BundleError as error:
+        raise problems_exception(error) from None
+    ids = {"teacher": list(data.teachers.ids), "mentor": list(data.mentors.ids),
+           "internship": list(data.site_sessions.ids), "program": list(data.program_sessions.ids)}
+    region = Region(name=name or clean_text(data.name, 500) or filename, filename=filename,
+                    size_bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
+                    counts=dumps(data.counts()), ids=dumps(ids), content=content, created_at=utcnow())
+    session.add(region)
+    session.commit()
+    return region
+
+
 @router.post("", status_code=201, response_model=RegionOut, dependencies=[Planner],
              summary="Upload a region bundle (.zip of CSV files or .xlsx)",
              responses={**ERRORS, **MALFORMED,
@@ -72,17 +88,7 @@ def upload_region(
     if len(content) > settings.max_upload_bytes:
         raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
     filename = clean_text(file.filename, 255) or "upload"
-    try:
-        data = load_upload(content, filename)
-    except BundleError as error:
-        raise problems_exception(error) from None
-    ids = {"teacher": list(data.teachers.ids), "mentor": list(data.mentors.ids),
-           "internship": list(data.site_sessions.ids), "program": list(data.program_sessions.ids)}
-    region = Region(name=clean_text(data.name, 500) or filename, filename=filename, size_bytes=len(content),
-                    sha256=hashlib.sha256(content).hexdigest(), counts=dumps(data.counts()), ids=dumps(ids),
-                    content=content, created_at=utcnow())
-    session.add(region)
-    session.commit()
+    region = store_region(session, content, filename)
     response.headers["Location"] = str(request.url_for("read_region", region_id=region.id))
     return region_out(region)
 

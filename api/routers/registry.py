@@ -15,7 +15,6 @@ call an address of its choosing.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import logging
@@ -31,7 +30,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 
-from engine import BundleError, InputError, load_upload
+from engine import BundleError, InputError
 from engine.registry.client import PushOptions, PushResult, StatusReport, plan_status, push_orders, reconcile
 from engine.registry.importer import STATE_FILE, ImportReport, import_export, read_export, read_mapping
 from engine.registry.ledger import Ledger, owner_alive
@@ -39,11 +38,12 @@ from engine.registry.orders import build_orders, bundle_tables, parse_assignment
 from engine.problems import ProblemReport
 from engine.sources import REGION_FILE, read_upload
 
-from ..db import PlanFile, Region, dumps, utcnow
+from ..db import PlanFile, Region, utcnow
 from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..responses import attachment
 from ..schemas import ErrorResponse, RegionOut
 from .plans import get_plan
-from .regions import ERRORS, get_region, problems_exception, region_out
+from .regions import ERRORS, get_region, problems_exception, region_out, store_region
 
 log = logging.getLogger("marshrut.api.registry")
 router = APIRouter(tags=["registry"])
@@ -177,17 +177,7 @@ def import_registry(
         else:
             content = _zip_folder(folder)
             filename = f"{Path(region.filename).stem}-registry.zip"
-            try:
-                data = load_upload(content, filename)
-            except BundleError as error:
-                raise problems_exception(error) from None
-            ids = {"teacher": list(data.teachers.ids), "mentor": list(data.mentors.ids),
-                   "internship": list(data.site_sessions.ids), "program": list(data.program_sessions.ids)}
-            new = Region(name=region.name, filename=filename, size_bytes=len(content),
-                         sha256=hashlib.sha256(content).hexdigest(), counts=dumps(data.counts()), ids=dumps(ids),
-                         content=content, created_at=utcnow())
-            session.add(new)
-            session.commit()
+            new = store_region(session, content, filename, name=region.name)
             response.headers["Location"] = str(request.url_for("read_region", region_id=new.id))
             result = RegistryImportOut(source_region_id=region.id, region_id=new.id, changed=True,
                                        region=region_out(new), report=report)
@@ -311,7 +301,6 @@ def registry_orders(plan_id: str, request: Request, session: SessionDep,
         writer = csv.DictWriter(buffer, fieldnames=LEDGER_COLUMNS, lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
-        return Response(buffer.getvalue().encode("utf-8"), media_type="text/csv; charset=utf-8",
-                        headers={"Content-Disposition": f'attachment; filename="registry-orders-{plan.id}.csv"'})
+        return attachment(buffer.getvalue().encode("utf-8"), f"registry-orders-{plan.id}.csv")
     return OrdersOut(plan_id=plan.id, total=len(rows), orders=rows)
 

@@ -31,8 +31,9 @@ from engine.needs import need_matrix
 
 from ..db import Region, loads
 from ..deps import SessionDep, Viewer
+from ..responses import XLSX, attachment
 from .plans import NOT_FOUND as PLAN_NOT_FOUND
-from .plans import NOT_READY, XLSX, csv_rows, get_plan, plan_file
+from .plans import NOT_READY, csv_rows, get_plan, plan_file
 from .regions import ERRORS, get_region, valid_id
 
 router = APIRouter()
@@ -132,8 +133,7 @@ def template_workbook() -> bytes:
             summary="A bundle workbook to fill in: one sheet per file of SPEC §2, each with an example row",
             responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def template() -> Response:
-    return Response(template_workbook(), media_type=XLSX,
-                    headers={"Content-Disposition": 'attachment; filename="marshrut-template.xlsx"'})
+    return attachment(template_workbook(), "marshrut-template.xlsx", XLSX)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -356,5 +356,4 @@ def plan_download(plan_id: str, name: str, session: SessionDep) -> Response:
         raise HTTPException(404, "Нет такого файла плана (unknown plan file)")
     plan = get_plan(session, plan_id)
     stem, _, ext = name.rpartition(".")
-    return Response(plan_file(session, plan, name), media_type=FILE_TYPES[name],
-                    headers={"Content-Disposition": f'attachment; filename="{stem}-{plan.id}.{ext}"'})
+    return attachment(plan_file(session, plan, name), f"{stem}-{plan.id}.{ext}", FILE_TYPES[name])
