@@ -45,13 +45,16 @@ def generator_bundle(preset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return scores, planted
 
 
-def synthetic_bundle(n_teachers: int, n_profiles: int, seed: int, n_competencies: int = 15):
+def synthetic_bundle(n_teachers: int, n_profiles: int, seed: int, n_competencies: int = 15,
+                     no_deficit_share: float = 0.2):
     """Scores with `n_profiles` planted profiles (each lowering 2-4 competencies by 35-50 points)
-    and a 20% group without deficits; unequal sizes, noise, 5% of pairs not measured."""
+    and a group without deficits; unequal sizes, noise, 5% of pairs not measured (NaN).
+
+    Returns (scores, planted group per teacher: 0 = no deficits, p = profile p)."""
     rng = np.random.default_rng(seed)
     low = [rng.choice(n_competencies, size=rng.integers(2, 5), replace=False) for _ in range(n_profiles)]
-    shares = rng.dirichlet(np.full(n_profiles, 2.0)) * 0.8
-    group = rng.choice(n_profiles + 1, size=n_teachers, p=np.r_[0.2, shares])
+    shares = rng.dirichlet(np.full(n_profiles, 2.0)) * (1 - no_deficit_share)
+    group = rng.choice(n_profiles + 1, size=n_teachers, p=np.r_[no_deficit_share, shares])
     scores = rng.normal(85, 4, size=(n_teachers, 1)) + rng.normal(0, 7, size=(n_teachers, n_competencies))
     for p, comps in enumerate(low, start=1):
         scores[np.ix_(np.flatnonzero(group == p), comps)] -= rng.uniform(35, 50, size=len(comps))

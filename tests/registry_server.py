@@ -373,23 +373,15 @@ class RegistryServer:
                                         start_new_session=True,
                                         env={**os.environ, "PYTHONPATH": str(REPO), "PYTHONUNBUFFERED": "1"})
         log.close()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the registry exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        raise RuntimeError(f"the registry did not start in {timeout} s:\n{self.log()}")
+        from api_server import wait_until_healthy
+
+        wait_until_healthy(self.process, self.url, timeout, self.log, what="the registry", poll=0.05)
+        return self
 
     def log(self) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-4000:]
-        except OSError:
-            return ""
+        from api_server import log_tail
+
+        return log_tail(self.log_path, 4000)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

@@ -8,6 +8,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from benchmarks.clustering_ari import synthetic_bundle
 from engine.clustering import (
     NO_DEFICIT_NAME,
     DeficitProfiles,
@@ -20,22 +21,8 @@ from engine.clustering import (
 THRESHOLD = 70.0
 
 
-def planted_scores(n_teachers, n_profiles, seed, n_competencies=15, no_deficit_share=0.2):
-    """Scores with `n_profiles` latent profiles (each lowering 2-4 competencies) plus a group
-    without deficits; unequal group sizes, noise, 5% of pairs not measured (NaN).
-
-    Returns (scores, planted group per teacher: 0 = no deficits, p = profile p).
-    """
-    rng = np.random.default_rng(seed)
-    low = [rng.choice(n_competencies, size=rng.integers(2, 5), replace=False) for _ in range(n_profiles)]
-    shares = rng.dirichlet(np.full(n_profiles, 2.0)) * (1 - no_deficit_share)
-    group = rng.choice(n_profiles + 1, size=n_teachers, p=np.r_[no_deficit_share, shares])
-    scores = rng.normal(85, 4, size=(n_teachers, 1)) + rng.normal(0, 7, size=(n_teachers, n_competencies))
-    for p, comps in enumerate(low, start=1):
-        scores[np.ix_(np.flatnonzero(group == p), comps)] -= rng.uniform(35, 50, size=len(comps))
-    scores = np.clip(scores, 0, 100)
-    scores[rng.random(scores.shape) < 0.05] = np.nan
-    return scores, group
+# Planted profiles, the same generator as the ARI benchmark's synthetic rows.
+planted_scores = synthetic_bundle
 
 
 # ------------------------------------------------------------------ deficit_matrix
