@@ -43,7 +43,7 @@ class Prices:
 @dataclass
 class BoundResult:
     bound: float
-    reduced: np.ndarray  # r~ per option (valid for fixing together with `bound`)
+    fixing: np.ndarray  # per option: how much forcing it in lowers `bound` (<= 0); see _count_limited
     lp_value: np.ndarray  # LP value of each option (0 outside the master)
     lp_objective: float
     iterations: int

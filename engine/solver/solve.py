@@ -123,7 +123,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
             chosen, objective = start, start_objective
             tracker.update("lp-guided greedy", objective, bound)
 
-    alive = _live_options(inst, bound, bound_result.reduced, objective, chosen)
+    alive = _live_options(inst, bound, bound_result.fixing, objective, chosen)
     stats["live_options"] = int(alive.sum())
     if alive.sum() <= FULL_MODEL_OPTIONS:
         chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
@@ -195,11 +195,12 @@ def _exact(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_limi
     return MipResult(sub.chosen, sub.improved, sub.status, sub.model_bound if full else None, sub.seconds)
 
 
-def _live_options(inst: Instance, bound: float, reduced: np.ndarray, incumbent: float,
+def _live_options(inst: Instance, bound: float, fixing: np.ndarray, incumbent: float,
                   chosen: np.ndarray) -> np.ndarray:
-    """Reduced-cost fixing: an option with bound + r < incumbent is in no better plan."""
+    """Reduced-cost fixing: an option whose forcing would bring the bound below the incumbent is in
+    no better plan."""
     slack = 1e-7 * max(1.0, abs(bound))
-    return (bound + np.minimum(reduced, 0.0) >= incumbent - slack) | chosen | inst.options.pinned
+    return (bound + np.minimum(fixing, 0.0) >= incumbent - slack) | chosen | inst.options.pinned
 
 
 def _full_model(inst, alive, chosen, incumbent, bound, deadline, tracker, stats):
