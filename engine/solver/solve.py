@@ -24,12 +24,18 @@ from ..problems import InputError, Problem
 from ..region import RegionData
 from ..rules import PlanArrays, violations
 from .bound import lp_bound
+from .decompose import Decomposition
 from .greedy import Residuals, greedy
 from .instance import Instance
 from .mip import MIP_REL_GAP, MipResult, solve_mip
 
 # Up to this many live options one MIP of everything is tried first; past it, neighbourhoods only.
 FULL_MODEL_OPTIONS = 40_000
+# Up to this many options the LP over options is solved too, for reduced-cost fixing before that MIP.
+LP_FIXING_OPTIONS = 200_000
+DECOMPOSITION_SHARE = 0.6  # of the time left after the greedy start
+MASTER_MIP_SHARE = 0.5  # of the time left after the decomposition
+MASTER_MIP_SECONDS = 30.0
 OPTIMAL_TOLERANCE = 1e-6  # relative gap under which a plan is reported as proved optimal
 
 
@@ -103,27 +109,53 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     stats.update(greedy_objective=objective, greedy_seconds=round(tracker.elapsed(), 3))
     tracker.update("greedy", objective)
 
+    # The decomposition: a proved bound from each teacher's exact best route at the shared rows' prices,
+    # and routes as columns for a plan (engine.solver.decompose).
+    decomposition = Decomposition(inst)
     remaining = deadline - time.perf_counter()
-    bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.35 * remaining))
-    bound = bound_result.bound
-    stats.update(lp_objective=bound_result.lp_objective, lp_rounds=bound_result.iterations,
-                 lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
-    tracker.update("bound", objective, bound)
+    rounds = decomposition.run(chosen, time_limit=DECOMPOSITION_SHARE * remaining,
+                               on_round=lambda r: tracker.update("decomposition", None, r.bound),
+                               should_stop=should_stop)
+    bound = decomposition.best_bound
+    stats.update(decomposition_rounds=len(rounds), decomposition_columns=decomposition.n_columns,
+                 decomposition_master=rounds[-1].master if rounds else None,
+                 decomposition_seconds=round(rounds[-1].seconds, 3) if rounds else 0.0,
+                 decomposition_inexact_teachers=rounds[-1].inexact if rounds else None)
+    remaining = deadline - time.perf_counter()
+    if rounds and remaining > 0.5 and not _proved(objective, bound):
+        with _ticking(tracker, "routes mip"):
+            plan = decomposition.integer_plan(min(MASTER_MIP_SECONDS, MASTER_MIP_SHARE * remaining))
+        if plan is not None:
+            plan = greedy(inst, _repaired(inst, plan))
+            stats["master_mip_objective"] = inst.solver_objective(plan)
+            if inst.solver_objective(plan) > objective:
+                chosen, objective = plan, inst.solver_objective(plan)
+                tracker.update("routes mip", objective, bound)
+    if decomposition.best_duals is not None and not _proved(objective, bound):
+        # The best routes at the best prices, repaired greedily: options of those routes first, each
+        # taken only if it gains more than the price of the seats and money it uses.
+        prefer = decomposition.best_routes.astype(float)
+        start = greedy(inst, greedy(inst, prefer=prefer, penalty=decomposition.best_duals.option_price(inst)))
+        stats["priced_greedy"] = inst.solver_objective(start)
+        if inst.solver_objective(start) > objective:
+            chosen, objective = start, inst.solver_objective(start)
+            tracker.update("priced greedy", objective, bound)
 
-    # LP-guided starts: options by LP value first, each taken only if it gains more than the LP's
-    # price of the seats and money it uses (scaled by `factor`), then topped up without prices.
-    # Measured on altai-krai at 3,000 teachers: plain greedy 641, LP rounding alone 664, priced
-    # 767 (the plain MIP reaches 743 in 300 s); krymsky-district: 237, 246, 285.
-    for factor in (1.0, 0.5) if len(inst.need) <= 5000 else (1.0,):
-        penalty = None if bound_result.coupling_price is None else factor * bound_result.coupling_price
-        start = greedy(inst, greedy(inst, prefer=bound_result.lp_value, penalty=penalty))
-        start_objective = inst.solver_objective(start)
-        stats[f"lp_priced_greedy_{factor:g}"] = start_objective
-        if start_objective > objective:
-            chosen, objective = start, start_objective
-            tracker.update("lp-guided greedy", objective, bound)
+    # Small problems: the LP over options, for reduced-cost fixing before one MIP of everything.
+    fixing = np.zeros(inst.n_options)
+    remaining = deadline - time.perf_counter()
+    if inst.n_options <= LP_FIXING_OPTIONS and remaining > 0.5 and not _proved(objective, bound):
+        bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.35 * remaining))
+        stats.update(lp_objective=bound_result.lp_objective, lp_rounds=bound_result.iterations,
+                     lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
+        if bound_result.bound < bound:
+            bound = bound_result.bound
+        else:  # the LP's fixing values are measured from its own bound
+            bound_result.fixing += bound_result.bound - bound
+        fixing = bound_result.fixing
+        tracker.update("bound", objective, bound)
 
-    alive = _live_options(inst, bound, bound_result.fixing, objective, chosen)
+    alive = _live_options(inst, bound, fixing, objective, chosen)
     stats["live_options"] = int(alive.sum())
     if alive.sum() <= FULL_MODEL_OPTIONS:
         chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
@@ -163,6 +195,31 @@ def _ticking(tracker: _Tracker, phase: str, every: float = 1.0):
     finally:
         done.set()
         thread.join()
+
+
+def _repaired(inst: Instance, chosen: np.ndarray) -> np.ndarray:
+    """`chosen` less the fewest low-value routes that keep seats and budgets within their limits.
+
+    The MIP over routes keeps them within HiGHS' tolerances; roubles are whole, so this rarely drops
+    anything, but a plan must obey the rules exactly."""
+    chosen = chosen.copy()
+    residuals = Residuals(inst, chosen)
+    over_capacity = np.flatnonzero(residuals.capacity < 0)
+    over_budget = np.flatnonzero(residuals.municipal < 0)
+    if len(over_capacity) == 0 and len(over_budget) == 0 and residuals.region >= 0:
+        return chosen
+    values = inst.teacher_values(chosen)
+    opts = inst.options
+    suspects = chosen & (np.isin(opts.activity, over_capacity) | (np.isin(inst.municipality, over_budget)
+                                                                    & (inst.budget_rub > 0))
+                         | ((inst.budget_rub > 0) & (residuals.region < 0)))
+    for teacher in np.unique(opts.teacher[suspects])[np.argsort(values[np.unique(opts.teacher[suspects])])]:
+        residuals = Residuals(inst, chosen)
+        if (residuals.capacity >= 0).all() and (residuals.municipal >= 0).all() and residuals.region >= 0:
+            break
+        mine = slice(opts.first[teacher], opts.first[teacher + 1])
+        chosen[mine] &= opts.pinned[mine]
+    return chosen
 
 
 def _proved(objective: float, bound: float) -> bool:

@@ -1,0 +1,269 @@
+"""Each teacher's best route under prices, solved exactly (numba): the pricing step of the Lagrangian.
+
+Relax the rules that tie teachers together (capacities and budgets) with prices lambda >= 0 and the
+problem splits into one small problem per teacher: choose a route (at most one mentor,
+`max_internships` internships, `max_programs` programs; one session per program or site; no two
+dated sessions overlapping; hours; voucher; pinned options in) maximising
+
+    sum_c need_c * min(1, cover_c)  -  sum over the route of price_a,
+    price_a = cost_a (less any keep bonus) + lambda of the seats and money option a uses.
+
+This module solves those problems by depth-first branch and bound over each teacher's options,
+sorted by their value taken alone. Two facts make the search small and exact:
+
+* an option adds at most its value taken alone to any route (cover is capped at 1, so the gain of
+  an option never grows with what is already chosen), so options whose value alone is <= 0 are
+  never needed, and a route extended by options after position j gains at most the best few
+  remaining values of each kind, as many as the kind has free places;
+* when no price is negative, it also gains at most the need that is still uncovered.
+
+A teacher whose search exceeds `node_limit` gets the root's upper bound instead of her optimum (and
+is counted): the result is then still an upper bound, only a weaker one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+_EPS = 1e-12
+
+
+@njit(cache=True, nogil=True)
+def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher, price, weights, need,
+                   max_hours, voucher_cap, limits, pinned, node_limit, tolerance, chosen):
+    """Returns (an upper bound on her best route's value, searched to the end?) for teacher t, and marks the
+    best route found in `chosen`; the bound exceeds the route found by at most `tolerance` when searched
+    to the end."""
+    lo, hi = first[t], first[t + 1]
+    n_comp = need.shape[1]
+    comps = np.empty(n_comp, np.int64)
+    nc = 0
+    for c in range(n_comp):
+        if need[t, c] > 0:
+            comps[nc] = c
+            nc += 1
+    n_kinds = limits.shape[0]
+    n_opt = hi - lo
+    max_depth = 0
+    for k in range(n_kinds):
+        max_depth += limits[k]
+    n_pinned = 0
+    for a in range(lo, hi):
+        if pinned[a]:
+            n_pinned += 1
+    depth_cap = max_depth + n_pinned + 1
+    cov = np.zeros((depth_cap + 1, max(nc, 1)))
+    val = np.zeros(depth_cap + 1)
+    hrs = np.zeros(depth_cap + 1)
+    vch = np.zeros(depth_cap + 1)
+    cnt = np.zeros((depth_cap + 1, n_kinds), np.int64)
+    sel = np.empty(depth_cap + 1, np.int64)  # option index (global) chosen at each depth
+    sel_pos = np.empty(depth_cap + 1, np.int64)  # and its position among the candidates
+    # Pinned options form the base of every route.
+    base = 0
+    negative_price = False
+    for a in range(lo, hi):
+        if price[a] < 0:
+            negative_price = True
+        if not pinned[a]:
+            continue
+        for i in range(nc):
+            cov[0, i] += weights[act[a], comps[i]]
+        val[0] -= price[a]
+        hrs[0] += hours[a]
+        vch[0] += voucher[a]
+        cnt[0, kind[a]] += 1
+        sel[base] = a
+        base += 1
+    for i in range(nc):
+        val[0] += need[t, comps[i]] * min(1.0, cov[0, i])
+    # Copy the base state to depth `base` (the search's root).
+    if base > 0:
+        for i in range(nc):
+            cov[base, i] = cov[0, i]
+        val[base], hrs[base], vch[base] = val[0], hrs[0], vch[0]
+        for k in range(n_kinds):
+            cnt[base, k] = cnt[0, k]
+    # Candidates: unpinned options whose value alone is positive, best first.
+    alone = np.empty(n_opt)
+    cand = np.empty(n_opt, np.int64)
+    n_cand = 0
+    for a in range(lo, hi):
+        if pinned[a]:
+            continue
+        v = -price[a]
+        for i in range(nc):
+            v += need[t, comps[i]] * min(1.0, weights[act[a], comps[i]])
+        if v > _EPS:
+            alone[n_cand] = v
+            cand[n_cand] = a
+            n_cand += 1
+    order = np.argsort(-alone[:n_cand])
+    cand = cand[:n_cand][order]
+    alone = alone[:n_cand][order]
+    # reach[j, k, i]: the largest weight on needed competency i of a candidate of kind k at or after j.
+    reach = np.zeros((n_cand + 1, n_kinds, max(nc, 1)))
+    for j in range(n_cand - 1, -1, -1):
+        a = cand[j]
+        for k in range(n_kinds):
+            for i in range(nc):
+                reach[j, k, i] = reach[j + 1, k, i]
+        for i in range(nc):
+            w = min(1.0, weights[act[a], comps[i]])
+            if w > reach[j, kind[a], i]:
+                reach[j, kind[a], i] = w
+    max_limit = 1
+    for k in range(n_kinds):
+        max_limit = max(max_limit, limits[k])
+    top = np.zeros((n_kinds, max_limit))
+
+    best = val[base]
+    best_depth = base
+    best_sel = sel.copy()
+    nodes = 0
+    exact = True
+    open_bound = 0.0
+    depth = base
+    j = 0
+    root_bound = val[base] + _extension(t, j, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price,
+                                        hours, voucher, weights, need, comps, nc, max_hours, voucher_cap, limits,
+                                        reach, top, negative_price)
+    while True:
+        bound = val[depth] + _extension(t, j, cnt[depth], cov[depth], hrs[depth], vch[depth], cand, alone, act, kind,
+                                        price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
+                                        limits, reach, top, negative_price)
+        if j >= n_cand or bound <= best + tolerance:
+            if depth == base:
+                break
+            depth -= 1
+            j = sel_pos[depth] + 1
+            continue
+        nodes += 1
+        if nodes > node_limit:
+            # What is left unexplored: candidates j.. at this depth and after each choice on the path.
+            exact = False
+            open_bound = bound
+            for d in range(base, depth):
+                b = val[d] + _extension(t, sel_pos[d] + 1, cnt[d], cov[d], hrs[d], vch[d], cand, alone, act, kind,
+                                        price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
+                                        limits, reach, top, negative_price)
+                open_bound = max(open_bound, b)
+            break
+        a = cand[j]
+        k = kind[a]
+        feasible = cnt[depth, k] < limits[k] and hrs[depth] + hours[a] <= max_hours[t] + 1e-9 \
+            and vch[depth] + voucher[a] <= voucher_cap[t]
+        if feasible:
+            for d in range(depth):
+                b = sel[d]
+                if group[a] >= 0 and group[a] == group[b]:
+                    feasible = False
+                    break
+                if dated[a] and dated[b] and start[a] <= end[b] and start[b] <= end[a]:
+                    feasible = False
+                    break
+        if not feasible:
+            j += 1
+            continue
+        nd = depth + 1
+        v = val[depth] - price[a]
+        for i in range(nc):
+            before = min(1.0, cov[depth, i])
+            cov[nd, i] = cov[depth, i] + weights[act[a], comps[i]]
+            v += need[t, comps[i]] * (min(1.0, cov[nd, i]) - before)
+        val[nd] = v
+        hrs[nd] = hrs[depth] + hours[a]
+        vch[nd] = vch[depth] + voucher[a]
+        for kk in range(n_kinds):
+            cnt[nd, kk] = cnt[depth, kk]
+        cnt[nd, k] += 1
+        sel[depth] = a
+        sel_pos[depth] = j
+        if v > best + 1e-12:
+            best = v
+            best_depth = nd
+            for d in range(nd):
+                best_sel[d] = sel[d]
+        depth = nd
+        j += 1
+    for d in range(best_depth):
+        chosen[best_sel[d]] = True
+    if not exact:
+        return min(root_bound, max(best + tolerance, open_bound)), False
+    return best + tolerance, True
+
+
+@njit(cache=True, nogil=True)
+def _extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, voucher, weights, need, comps, nc,
+               max_hours, voucher_cap, limits, reach, top, negative_price):
+    """At most what candidates j, j+1, ... can add to a route with counts `cnt`, cover `cov`, hours `hrs` and
+    voucher spending `vch`: per kind, the best few gains given that cover (as many as the kind has free
+    places) of candidates that still fit the hours and voucher; and, when no price is negative, the
+    uncovered need each competency could still get from that many of the strongest weights left.
+
+    Candidates are sorted by their value alone, which bounds their gain, so the scan stops as soon as
+    no later candidate can enter any kind's best few."""
+    n_kinds = limits.shape[0]
+    threshold = np.inf
+    for k in range(n_kinds):
+        for r in range(top.shape[1]):
+            top[k, r] = 0.0
+        if limits[k] - cnt[k] > 0:
+            threshold = 0.0
+    if threshold == np.inf:
+        return 0.0
+    for jj in range(j, alone.shape[0]):
+        if alone[jj] <= threshold:
+            break
+        a = cand[jj]
+        k = kind[a]
+        free = limits[k] - cnt[k]
+        if free <= 0 or alone[jj] <= top[k, free - 1]:
+            continue
+        if hrs + hours[a] > max_hours[t] + 1e-9 or vch + voucher[a] > voucher_cap[t]:
+            continue
+        gain = -price[a]
+        for i in range(nc):
+            c = min(1.0, cov[i])
+            gain += need[t, comps[i]] * (min(1.0, cov[i] + weights[act[a], comps[i]]) - c)
+        if gain <= top[k, free - 1]:
+            continue
+        r = free - 1
+        while r > 0 and top[k, r - 1] < gain:
+            top[k, r] = top[k, r - 1]
+            r -= 1
+        top[k, r] = gain
+        threshold = np.inf
+        for kk in range(n_kinds):
+            f = limits[kk] - cnt[kk]
+            if f > 0 and top[kk, f - 1] < threshold:
+                threshold = top[kk, f - 1]
+    by_gain = 0.0
+    for k in range(n_kinds):
+        for r in range(max(0, limits[k] - cnt[k])):
+            by_gain += top[k, r]
+    if negative_price:
+        return by_gain
+    by_cover = 0.0
+    for i in range(nc):
+        gap = 1.0 - min(1.0, cov[i])
+        if gap <= 0:
+            continue
+        can = 0.0
+        for k in range(n_kinds):
+            free = limits[k] - cnt[k]
+            if free > 0:
+                can += free * reach[j, k, i]
+        by_cover += need[t, comps[i]] * min(gap, can)
+    return min(by_gain, by_cover)
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def _all_routes(first, act, kind, group, dated, start, end, hours, voucher, price, weights, need,
+                max_hours, voucher_cap, limits, pinned, node_limit, tolerance, value, exact, chosen):
+    for t in prange(first.shape[0] - 1):
+        v, e = _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher, price, weights,
+                              need, max_hours, voucher_cap, limits, pinned, node_limit, tolerance[t], chosen)
+        value[t] = v
+        exact[t] = e
