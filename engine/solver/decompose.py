@@ -24,6 +24,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
+from .greedy import Residuals
 from .instance import Instance
 from .lagrange import RoutePricer
 
@@ -36,6 +37,15 @@ TOLERANCE = 2e-4
 # back if pricing finds them again): keeps the LP small.
 COLUMNS_PER_TEACHER = 4
 SMOOTHING = 0.5  # weight of the best prices so far in the prices of the next pricing
+# Past this many teachers the first rounds solve the master by its smoothed dual, for SMOOTH_SHARE of
+# the time; then the master LP over the routes with weight above UNUSED_WEIGHT.
+EXACT_MASTER_TEACHERS = 5000
+SMOOTH_SHARE = 0.45
+UNUSED_WEIGHT = 1e-5
+_CLOSED = 1e9  # the price of an option that can no longer be taken
+# Rounding prices routes at this share of the master's prices: many teachers are indifferent at full
+# prices between a route and none, and the discount tips them towards a route.
+PRICE_DISCOUNT = 0.9
 
 
 @dataclass
@@ -83,6 +93,7 @@ class Decomposition:
         self.best_bound = np.inf
         self.best_duals: Duals | None = None
         self.best_routes: np.ndarray | None = None  # each teacher's best route at the best duals
+        self.last_duals: Duals | None = None
         self.teachers_with_pins = np.unique(inst.options.teacher[inst.options.pinned])
 
     @property
@@ -111,7 +122,7 @@ class Decomposition:
         for j in np.flatnonzero(mask):
             self._keys.discard(self._routes[j])
         self._routes = [r for r, gone in zip(self._routes, mask) if not gone]
-        self.x = self.x[~mask]
+        self.x = self.x[~mask[:len(self.x)]]
 
     def _columns(self):
         lengths = np.fromiter((len(r) for r in self._routes), dtype=np.int64, count=len(self._routes))
@@ -158,6 +169,46 @@ class Decomposition:
         convexity = tags[0][1]
         lower[:len(convexity)] = np.where(np.isin(convexity, self.teachers_with_pins), 1.0, -np.inf)
         return value, matrix, np.concatenate(rhs), lower, tags
+
+    def solve_master_smooth(self, start: Duals | None) -> tuple[float, Duals]:
+        """Like solve_master, by the smoothed dual (_smooth_master_duals); the value returned is the
+        restricted Lagrangian's at the prices found, an upper estimate of the master LP's."""
+        inst = self.inst
+        duals = Duals(np.zeros(len(inst.activities)), np.zeros(len(inst.region.municipalities)), 0.0)
+        if not self._routes:
+            return 0.0, duals
+        value, matrix, upper, lower, tags = self._master()
+        n_conv = len(tags[0][1])
+        options, column = self._columns()
+        teacher = np.zeros(len(value), dtype=np.int64)
+        teacher[column] = inst.options.teacher[options]
+        may_skip = ~np.isin(np.arange(len(inst.need)), self.teachers_with_pins)
+        limits = inst.region.budgets.municipality_rub.astype(float)
+        initial = np.zeros(len(upper) - n_conv)
+        first = 0
+        for tag, keys in tags[1:]:
+            part = slice(first, first + len(keys))
+            if start is not None:
+                if tag == "capacity":
+                    initial[part] = start.capacity[keys]
+                elif tag == "municipal":
+                    initial[part] = start.municipal[keys] * limits[keys]
+                elif tag == "region":
+                    initial[part] = start.region * float(inst.region.budgets.region_rub)
+            first += len(keys)
+        lam, restricted, self.x = _smooth_master_duals(value, matrix[n_conv:], upper[n_conv:], teacher, may_skip,
+                                                       initial)
+        first = 0
+        for tag, keys in tags[1:]:
+            part = lam[first:first + len(keys)]
+            first += len(keys)
+            if tag == "capacity":
+                duals.capacity[keys] = part
+            elif tag == "municipal":
+                duals.municipal[keys] = part / limits[keys]
+            elif tag == "region":
+                duals.region = float(part.sum()) / float(inst.region.budgets.region_rub)
+        return restricted, duals
 
     def solve_master(self, time_limit: float) -> tuple[float, Duals]:
         """The master LP (HiGHS through SciPy): its value and its row prices."""
@@ -210,22 +261,34 @@ class Decomposition:
         return bound, routes, int((~exact).sum())
 
     def run(self, start: np.ndarray, time_limit: float, on_round: Callable[[Round], None] | None = None,
-            max_rounds: int = 100, should_stop: Callable[[], bool] | None = None) -> list[Round]:
-        """Column generation from the routes of `start` (a plan) and of each teacher's best route alone."""
+            max_rounds: int = 200, should_stop: Callable[[], bool] | None = None) -> list[Round]:
+        """Column generation from the routes of `start` (a plan) and of each teacher's best route alone.
+
+        In big regions the first rounds solve the master by its smoothed dual (cheap, rough prices while
+        the routes known are few), then switch to the LP over the routes that mattered, whose prices
+        are the ones that close the bound and whose solution is nearly a plan."""
         started = time.perf_counter()
         zero = Duals(np.zeros(len(self.inst.activities)), np.zeros(len(self.inst.region.municipalities)), 0.0)
         self.add(start)
         _, routes, _ = self.price(zero, node_limit=300)
         self.add(routes)
         rounds: list[Round] = []
+        smooth = len(self.inst.need) > EXACT_MASTER_TEACHERS
         while len(rounds) < max_rounds:
-            left = time_limit - (time.perf_counter() - started)
-            if left <= 0 or (should_stop and should_stop()):
+            elapsed = time.perf_counter() - started
+            left = time_limit - elapsed
+            last = rounds[-1].seconds - (rounds[-2].seconds if len(rounds) > 1 else 0.0) if rounds else 0.0
+            # A round that would end well past the time is not started.
+            if left <= 0.5 * last or (should_stop and should_stop()):
                 break
+            if smooth and elapsed > SMOOTH_SHARE * time_limit:
+                smooth = False
+                self._drop_unused()
             lp_started = time.perf_counter()
-            master, duals = self.solve_master(left)
+            master, duals = self.solve_master_smooth(self.best_duals) if smooth else self.solve_master(left)
             if not np.isfinite(master):
                 break
+            self.last_duals = duals  # the prices at which self.x is the master's plan
             pricing_started = time.perf_counter()
             if rounds and self.best_duals is not None:
                 # Wentges smoothing: price between the best prices so far and the master's, which
@@ -244,11 +307,105 @@ class Decomposition:
                                 pricing_started - lp_started, now - pricing_started))
             if on_round:
                 on_round(rounds[-1])
-            # Converged: the bound is the master's value but for the search tolerance.
+            # Converged: the bound is the master's value but for the search tolerance. (The smoothed
+            # master's value only estimates the LP's: there convergence means switching to the LP.)
             slack = TOLERANCE * float(self.inst.need.sum()) + 1e-6 * max(1.0, abs(master))
             if new == 0 or self.best_bound - master <= slack:
-                break
+                if not smooth:
+                    break
+                smooth = False
+                self._drop_unused()
         return rounds
+
+    def _drop_unused(self) -> None:
+        """Drops the routes the (smoothed) master gave no weight, but for those found since it was solved."""
+        unused = np.zeros(len(self._routes), dtype=bool)
+        unused[:len(self.x)] = self.x <= UNUSED_WEIGHT
+        self._drop(unused)
+        self.x = np.zeros(0)
+
+    def priced_plan(self, duals: Duals, time_limit: float, max_passes: int = 8) -> np.ndarray:
+        """A plan from each teacher's best route at `duals` (a Lagrangian heuristic).
+
+        Routes that fit what is left of the seats and budgets are taken whole, teachers with the most
+        to gain first; those who lose a seat or money are priced again without the full activities
+        (and without options their municipality can no longer pay for) and try again."""
+        inst, opts = self.inst, self.inst.options
+        started = time.perf_counter()
+        chosen = opts.pinned.copy()
+        residuals = Residuals(inst, chosen)
+        active = np.ones(len(inst.need), dtype=bool)
+        # At the best prices many teachers are indifferent between a route and none (the LP mixes them):
+        # a small discount tips them towards taking one.
+        base_price = inst.solver_cost + PRICE_DISCOUNT * duals.option_price(inst)
+        if len(self.x):
+            # First the master's own choices, most certain first (x covers the routes known when the
+            # master was solved; later ones were appended).
+            options, column = self._columns()
+            teacher_of = np.zeros(len(self._routes), dtype=np.int64)
+            teacher_of[column] = opts.teacher[options]
+            x = np.zeros(len(self._routes))
+            x[:len(self.x)] = self.x
+            # Every route the master uses, by weight: a teacher's favourite first, then her next ones.
+            used = np.flatnonzero(x > 1e-6)
+            used = used[np.argsort(-x[used], kind="stable")]
+            members = np.split(options, np.cumsum(np.bincount(column, minlength=len(self._routes)))[:-1])
+            for j in used.tolist():
+                self._take(members[j], teacher_of[j], chosen, residuals, active)
+        for _ in range(max_passes):
+            if not active.any() or time.perf_counter() - started > time_limit:
+                break
+            closed = (residuals.capacity[opts.activity] <= 0) | (
+                inst.budget_rub > np.minimum(residuals.municipal[inst.municipality], residuals.region))
+            price = np.where(closed & ~opts.pinned, _CLOSED, base_price)
+            z, _, routes = self.pricer(price, NODE_LIMIT, 0.0, active=active)
+            routes &= ~opts.pinned  # pinned ones are in the plan already
+            idx = np.flatnonzero(routes)
+            teacher = opts.teacher[idx]
+            # Teachers with the most to gain first; everyone's route whole or not at all.
+            order = np.argsort(-z[teacher], kind="stable")
+            idx, teacher = idx[order], teacher[order]
+            demand = np.bincount(opts.activity[idx], minlength=len(inst.activities))
+            contested = demand > residuals.capacity
+            spend = np.bincount(inst.municipality[idx], weights=inst.budget_rub[idx],
+                                minlength=len(inst.region.municipalities))
+            tight_municipal = spend > residuals.municipal
+            tight_region = spend.sum() > residuals.region
+            if not contested.any() and not tight_municipal.any() and not tight_region:
+                chosen[idx] = True
+                active[:] = False
+                break
+            first_of = {}
+            for position, t in enumerate(teacher.tolist()):
+                first_of.setdefault(t, []).append(idx[position])
+            progress = False
+            for t, route in first_of.items():
+                progress |= self._take(np.asarray(route), t, chosen, residuals, active)
+            # Teachers whose best route is empty (or pins only) are done too.
+            active &= np.isin(np.arange(len(active)), teacher)
+            if not progress:
+                break
+        return chosen
+
+    def _take(self, route: np.ndarray, teacher: int, chosen, residuals: Residuals, active) -> bool:
+        """Adds a teacher's route to the plan if what is left of seats and budgets allows it."""
+        inst = self.inst
+        if not active[teacher]:
+            return False
+        route = route[~inst.options.pinned[route]]
+        acts = inst.options.activity[route]
+        muni = inst.region.teacher_municipality[teacher]
+        paid = float(inst.budget_rub[route].sum())
+        if not ((residuals.capacity[acts] >= 1).all() and paid <= residuals.municipal[muni]
+                and paid <= residuals.region):
+            return False
+        chosen[route] = True
+        residuals.capacity[acts] -= 1
+        if np.isfinite(residuals.municipal[muni]):
+            residuals.municipal[muni] -= paid
+        residuals.region -= paid
+        active[teacher] = False
+        return True
 
     def integer_plan(self, time_limit: float) -> np.ndarray | None:
         """A plan from the master's columns: HiGHS' MIP over them (one route per teacher, shared rows kept)."""
@@ -263,3 +420,53 @@ class Decomposition:
         options, column = self._columns()
         chosen[options[result.x[column] > 0.5]] = True
         return chosen
+
+
+def _smooth_master_duals(value, coupling, limits, teacher, may_skip, start, stages=(0.02, 0.005, 0.001),
+                         iterations=150):
+    """Prices of the coupling rows that minimise the Lagrangian restricted to the known routes,
+
+        f(lambda) = limits'lambda + sum_t max(0 if t may skip, max over t's routes j of value_j - (coupling'lambda)_j),
+
+    which is the dual of the master LP. The max is smoothed (log-sum-exp at temperature tau, lowered
+    stage by stage) and minimised by L-BFGS-B from `start`. Far cheaper than the LP on masters of
+    hundreds of thousands of routes; any prices it returns are valid for the bound."""
+    from scipy.optimize import minimize
+
+    order = np.argsort(teacher, kind="stable")
+    t_sorted = teacher[order]
+    starts = np.flatnonzero(np.r_[True, t_sorted[1:] != t_sorted[:-1]])
+    group = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(order)]))
+    skip = may_skip[t_sorted[starts]]
+    v = value[order]
+    u = coupling[:, order].tocsc()
+    ut = u.T.tocsr()
+
+    def restricted(lam):
+        s = v - ut @ lam
+        best = np.maximum.reduceat(s, starts)
+        return float(limits @ lam + np.where(skip, np.maximum(best, 0.0), best).sum())
+
+    lam = np.maximum(start, 0.0)
+    for tau in stages:
+        def f(x, tau=tau):
+            s = v - ut @ x
+            m = np.maximum.reduceat(s, starts)
+            m = np.where(skip, np.maximum(m, 0.0), m)
+            e = np.exp((s - m[group]) / tau)
+            denom = np.add.reduceat(e, starts) + np.where(skip, np.exp(-m / tau), 0.0)
+            value_ = float(limits @ x + (m + tau * np.log(denom)).sum())
+            p = e / denom[group]
+            return value_, limits - u @ p
+
+        result = minimize(f, lam, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * len(lam),
+                          options={"maxiter": iterations})
+        lam = np.maximum(result.x, 0.0)
+    # The smoothed master's weights of each route at the last temperature: a fractional plan.
+    s = v - ut @ lam
+    m = np.maximum.reduceat(s, starts)
+    m = np.where(skip, np.maximum(m, 0.0), m)
+    e = np.exp((s - m[group]) / stages[-1])
+    weight = np.empty(len(order))
+    weight[order] = e / (np.add.reduceat(e, starts) + np.where(skip, np.exp(-m / stages[-1]), 0.0))[group]
+    return lam, restricted(lam), weight

@@ -65,17 +65,20 @@ class RoutePricer:
         )
         self._need_total = inst.need.sum(axis=1)
 
-    def __call__(self, price: np.ndarray, node_limit: int = NODE_LIMIT, tolerance: float = 0.0):
+    def __call__(self, price: np.ndarray, node_limit: int = NODE_LIMIT, tolerance: float = 0.0,
+                 active: np.ndarray | None = None):
         """(z per teacher, exact per teacher, bool over options of the best routes) at option prices.
 
         With `tolerance` > 0, a teacher's search stops once no route can beat the best found by more than
-        that share of her need, and z is the best found plus that share: still a proof, found faster."""
+        that share of her need, and z is the best found plus that share: still a proof, found faster.
+        Only `active` teachers are searched (z = 0 and no route for the others)."""
         n_teachers = len(self.inst.need)
         value = np.zeros(n_teachers)
         exact = np.zeros(n_teachers, dtype=bool)
         chosen = np.zeros(self.inst.n_options, dtype=bool)
         _all_routes(*self._fixed, np.ascontiguousarray(price, dtype=np.float64), *self._per_teacher,
-                    node_limit, tolerance * self._need_total, value, exact, chosen)
+                    node_limit, tolerance * self._need_total,
+                    np.ones(n_teachers, dtype=bool) if active is None else active, value, exact, chosen)
         return value, exact, chosen
 
 

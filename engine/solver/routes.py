@@ -261,8 +261,12 @@ def _extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, v
 
 @njit(cache=True, nogil=True, parallel=True)
 def _all_routes(first, act, kind, group, dated, start, end, hours, voucher, price, weights, need,
-                max_hours, voucher_cap, limits, pinned, node_limit, tolerance, value, exact, chosen):
+                max_hours, voucher_cap, limits, pinned, node_limit, tolerance, active, value, exact, chosen):
     for t in prange(first.shape[0] - 1):
+        if not active[t]:
+            value[t] = 0.0
+            exact[t] = True
+            continue
         v, e = _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher, price, weights,
                               need, max_hours, voucher_cap, limits, pinned, node_limit, tolerance[t], chosen)
         value[t] = v

@@ -1,0 +1,105 @@
+"""The per-teacher pricing search (engine.solver.routes) against brute force, and the decomposition's bound.
+
+Brute force enumerates every subset of a teacher's options up to her count limits, checks the per-teacher
+rules itself (counts, one session per program/site, dates, hours, voucher, pins) and takes the best value
+at the given prices. The search must find that value (tolerance 0), mark a route that has it, and, with a
+node limit that cuts it short, still return an upper bound.
+"""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+
+from oracle import exact_optimum, random_bundle
+
+from engine.bundle import load_bundle
+from engine.params import Params
+from engine.solver.decompose import Decomposition
+from engine.solver.instance import Instance
+from engine.solver.lagrange import RoutePricer
+
+
+def _brute_force(inst: Instance, teacher: int, price: np.ndarray) -> float:
+    opts, acts = inst.options, inst.activities
+    lo, hi = opts.first[teacher], opts.first[teacher + 1]
+    mine = np.arange(lo, hi)
+    pinned = [a for a in mine if opts.pinned[a]]
+    free = [a for a in mine if not opts.pinned[a]]
+    need = inst.need[teacher]
+    best = -np.inf
+    max_extra = int(inst.limits.sum())
+    for size in range(0, min(max_extra, len(free)) + 1):
+        for extra in itertools.combinations(free, size):
+            route = pinned + list(extra)
+            act = opts.activity[route]
+            kinds = np.bincount(inst.kind[route], minlength=3)
+            if (kinds > inst.limits).any():
+                continue
+            groups = [g for g in acts.group[act] if g >= 0]
+            if len(groups) != len(set(groups)):
+                continue
+            dated = [a for a in act if acts.dated[a]]
+            if any(acts.start[x] <= acts.end[y] and acts.start[y] <= acts.end[x]
+                   for x, y in itertools.combinations(dated, 2)):
+                continue
+            if inst.hours[route].sum() > inst.region.teachers.max_hours[teacher] + 1e-9:
+                continue
+            if inst.voucher_rub[route].sum() > inst.region.teachers.voucher_rub[teacher]:
+                continue
+            cover = acts.weights[act].sum(axis=0) if len(route) else np.zeros_like(need)
+            value = float((need * np.minimum(1.0, cover)).sum() - price[route].sum())
+            best = max(best, value)
+    return best
+
+
+def _route_value(inst: Instance, teacher: int, chosen: np.ndarray, price: np.ndarray) -> float:
+    lo, hi = inst.options.first[teacher], inst.options.first[teacher + 1]
+    route = np.arange(lo, hi)[chosen[lo:hi]]
+    cover = inst.activities.weights[inst.options.activity[route]].sum(axis=0)
+    return float((inst.need[teacher] * np.minimum(1.0, cover)).sum() - price[route].sum())
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_best_routes_match_brute_force(tmp_path, seed):
+    folder = random_bundle(seed, tmp_path / "b", teachers=6, mentors=7, sites=3, sessions_per_site=2,
+                           programs=5, sessions_per_program=2, competencies=4, diag_density=0.7,
+                           tight=0.3 + 0.05 * seed)
+    region = load_bundle(folder)
+    limits = {"max_internships": 1 + seed % 2, "max_programs": 1 + seed % 3}
+    inst = Instance.build(region, Params(**limits))
+    assert inst.n_options > 0
+    rng = np.random.default_rng(seed)
+    pricer = RoutePricer(inst)
+    for scale in (0.0, 0.3, 1.0):
+        # Prices as the Lagrangian makes them: cost plus a random price per seat; one in five negative,
+        # as a keep bonus makes them.
+        price = inst.solver_cost + scale * rng.random(inst.n_options)
+        price[rng.random(inst.n_options) < 0.2] *= -1
+        z, exact, chosen = pricer(price, node_limit=10**7)
+        assert exact.all()
+        for t in range(len(inst.need)):
+            expected = _brute_force(inst, t, price)
+            assert z[t] == pytest.approx(expected, abs=1e-9), (t, scale)
+            assert _route_value(inst, t, chosen, price) == pytest.approx(expected, abs=1e-9)
+        # Cut short, the search still bounds every teacher's best route from above.
+        z_short, exact_short, chosen_short = pricer(price, node_limit=2)
+        assert (z_short >= z - 1e-9).all()
+        for t in range(len(inst.need)):
+            assert _route_value(inst, t, chosen_short, price) <= z[t] + 1e-9
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_decomposition_bound_is_never_below_the_optimum(tmp_path, seed):
+    folder = random_bundle(100 + seed, tmp_path / "b", teachers=14, tight=0.8)
+    exact, _ = exact_optimum(folder, {})
+    inst = Instance.build(load_bundle(folder), Params())
+    decomposition = Decomposition(inst)
+    rounds = decomposition.run(inst.options.pinned.copy(), time_limit=20.0)
+    assert rounds
+    assert decomposition.best_bound >= exact - 1e-6
+    # The master's value is what known routes can do fractionally: never above the bound it converged to.
+    assert rounds[-1].master <= decomposition.best_bound + 1e-6
+    plan = decomposition.priced_plan(decomposition.last_duals, 10.0)
+    assert inst.objective(plan) <= exact + 1e-6
