@@ -34,6 +34,10 @@ def _after_solve_seconds(teachers: int) -> float:
 def run(bundle: str, solver: str, time_limit: float, out: Path, wall: bool = False, workers: int = 2,
         seed: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
+    if solver == "marshrut":  # numba's one-time compilation after installation is not the run's time
+        from engine.solver.routes import warm_up
+
+        warm_up()
     started = time.perf_counter()
     from engine import Params, load_bundle
 

@@ -104,6 +104,13 @@ def plan(
         region, load_seconds = _load(bundle)
         console.print(f"Регион «{region.name}»: педагогов {number(len(region.teachers), 0)}, "
                       f"прочитан за {load_seconds:.1f} с. Лимит решения {parameters.time_limit_s:g} с.")
+        from .solver.routes import warm_up
+
+        with console.status("Подготовка поиска маршрутов… / preparing the route search", spinner="dots"):
+            seconds = warm_up()
+        if seconds > 2:
+            console.print(f"Поиск маршрутов скомпилирован за {seconds:.0f} с: это делается один раз после "
+                          "установки / compiled once after installation.")
         with console.status("Планирование…", spinner="dots") as status:
             def show(event) -> None:
                 if quiet:

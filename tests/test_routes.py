@@ -18,7 +18,7 @@ from engine.bundle import load_bundle
 from engine.params import Params
 from engine.solver.decompose import Decomposition
 from engine.solver.instance import Instance
-from engine.solver.lagrange import RoutePricer
+from engine.solver.routes import RoutePricer
 
 
 def _brute_force(inst: Instance, teacher: int, price: np.ndarray) -> float:

@@ -6,7 +6,7 @@ Its row prices lambda go to the pricing step (engine.solver.routes), which finds
 route at those prices over *all* her options; that gives
 
 * a proved bound, by Lagrangian duality: for any lambda >= 0 and any plan that obeys the rules,
-  objective <= L(lambda) = sum_r lambda_r limit_r + sum_t z_t(lambda)  (engine.solver.lagrange);
+  objective <= L(lambda) = sum_r lambda_r limit_r + sum_t z_t(lambda);
 * new columns: the routes that beat their price.
 
 The loop stops when the master's value meets the best bound (the LP over all routes is solved), or at
@@ -26,7 +26,7 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from .greedy import Residuals
 from .instance import Instance
-from .lagrange import RoutePricer
+from .routes import RoutePricer
 
 # Pricing effort: per teacher, the search stops after this many nodes (her bound is then what is left
 # open) or once no route beats the best found by more than this share of her need.

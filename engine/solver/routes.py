@@ -23,8 +23,16 @@ is counted): the result is then still an upper bound, only a weaker one.
 
 from __future__ import annotations
 
+import time
+from typing import TYPE_CHECKING
+
 import numpy as np
 from numba import njit, prange
+
+if TYPE_CHECKING:
+    from .instance import Instance
+
+NODE_LIMIT = 200_000  # default per teacher and pricing; past it her open bound is used (still a proof)
 
 _EPS = 1e-12
 
@@ -271,3 +279,52 @@ def _all_routes(first, act, kind, group, dated, start, end, hours, voucher, pric
                               need, max_hours, voucher_cap, limits, pinned, node_limit, tolerance[t], chosen)
         value[t] = v
         exact[t] = e
+
+
+def warm_up() -> float:
+    """Loads the compiled search from numba's cache or, the first time after installation, compiles it
+    (about half a minute on 2 cores); returns the seconds it took. Called before a solve's clock starts."""
+    started = time.perf_counter()
+    if not _all_routes.signatures:
+        one = np.zeros(1, dtype=np.int64)
+        _all_routes(np.array([0, 1], dtype=np.int64), one, one, one, np.zeros(1, dtype=bool), one, one,
+                    np.zeros(1), np.zeros(1), np.zeros(1), np.ones((1, 1)), np.ones((1, 1)), np.ones(1),
+                    np.ones(1), np.ones(3, dtype=np.int64), np.zeros(1, dtype=bool), 10, np.zeros(1),
+                    np.ones(1, dtype=bool), np.zeros(1), np.zeros(1, dtype=bool), np.zeros(1, dtype=bool))
+    return time.perf_counter() - started
+
+
+class RoutePricer:
+    """Each teacher's best route under prices; arrays laid out once for the numba kernel."""
+
+    def __init__(self, inst: Instance) -> None:
+        acts, opts = inst.activities, inst.options
+        act = opts.activity.astype(np.int64)
+        self.inst = inst
+        self._fixed = (
+            opts.first.astype(np.int64), act, inst.kind.astype(np.int64), acts.group[act].astype(np.int64),
+            acts.dated[act], acts.start[act].astype(np.int64), acts.end[act].astype(np.int64),
+            inst.hours.astype(np.float64), inst.voucher_rub.astype(np.float64),
+        )
+        self._per_teacher = (
+            np.ascontiguousarray(acts.weights, dtype=np.float64), np.ascontiguousarray(inst.need, dtype=np.float64),
+            inst.region.teachers.max_hours.astype(np.float64), inst.region.teachers.voucher_rub.astype(np.float64),
+            inst.limits.astype(np.int64), opts.pinned,
+        )
+        self._need_total = inst.need.sum(axis=1)
+
+    def __call__(self, price: np.ndarray, node_limit: int = NODE_LIMIT, tolerance: float = 0.0,
+                 active: np.ndarray | None = None):
+        """(z per teacher, exact per teacher, bool over options of the best routes) at option prices.
+
+        With `tolerance` > 0, a teacher's search stops once no route can beat the best found by more than
+        that share of her need, and z is the best found plus that share: still a proof, found faster.
+        Only `active` teachers are searched (z = 0 and no route for the others)."""
+        n_teachers = len(self.inst.need)
+        value = np.zeros(n_teachers)
+        exact = np.zeros(n_teachers, dtype=bool)
+        chosen = np.zeros(self.inst.n_options, dtype=bool)
+        _all_routes(*self._fixed, np.ascontiguousarray(price, dtype=np.float64), *self._per_teacher,
+                    node_limit, tolerance * self._need_total,
+                    np.ones(n_teachers, dtype=bool) if active is None else active, value, exact, chosen)
+        return value, exact, chosen
