@@ -31,7 +31,6 @@ from .routes import RoutePricer
 # Pricing effort: per teacher, the search stops after this many nodes (her bound is then what is left
 # open) or once no route beats the best found by more than this share of her need.
 NODE_LIMIT = 3000
-FINAL_NODE_LIMIT = 30000
 TOLERANCE = 2e-4
 # Past this many master columns per teacher, unused ones furthest from entering are dropped (they come
 # back if pricing finds them again): keeps the LP small.
