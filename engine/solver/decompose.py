@@ -58,6 +58,39 @@ class Duals:
         return self.capacity[inst.options.activity] \
             + (self.municipal[inst.municipality] + self.region) * inst.budget_rub
 
+    @classmethod
+    def zero(cls, inst: Instance) -> "Duals":
+        return cls(np.zeros(len(inst.activities)), np.zeros(len(inst.region.municipalities)), 0.0)
+
+    @classmethod
+    def from_rows(cls, inst: Instance, tags, prices: np.ndarray) -> "Duals":
+        """From prices of the master's coupling rows (in the order of `tags`, convexity rows left out),
+        budget rows being shares of their limits."""
+        duals = cls.zero(inst)
+        first = 0
+        for tag, keys in tags:
+            part = prices[first:first + len(keys)]
+            first += len(keys)
+            if tag == "capacity":
+                duals.capacity[keys] = part
+            elif tag == "municipal":
+                duals.municipal[keys] = part / inst.region.budgets.municipality_rub[keys]
+            elif tag == "region":
+                duals.region = float(part.sum()) / float(inst.region.budgets.region_rub)
+        return duals
+
+    def to_rows(self, inst: Instance, tags) -> np.ndarray:
+        """The inverse of from_rows."""
+        parts = []
+        for tag, keys in tags:
+            if tag == "capacity":
+                parts.append(self.capacity[keys])
+            elif tag == "municipal":
+                parts.append(self.municipal[keys] * inst.region.budgets.municipality_rub[keys])
+            elif tag == "region":
+                parts.append(np.full(len(keys), self.region * float(inst.region.budgets.region_rub)))
+        return np.concatenate(parts) if parts else np.zeros(0)
+
     def toward(self, other: "Duals", share: float) -> "Duals":
         """(1 - share) * self + share * other."""
         return Duals((1 - share) * self.capacity + share * other.capacity,
@@ -69,6 +102,24 @@ class Duals:
         municipal = np.where(budgets.municipality_rub > 0, budgets.municipality_rub, 0)
         return float(self.capacity @ inst.activities.capacity + self.municipal @ municipal
                      + self.region * budgets.region_rub)
+
+
+@dataclass
+class MasterModel:
+    """The master over the known routes: rows are convexity per teacher (`tags[0]`), then coupling."""
+
+    value: np.ndarray  # per route
+    matrix: sp.csr_matrix
+    upper: np.ndarray
+    lower: np.ndarray  # 1 for the convexity rows of teachers with pins, -inf elsewhere
+    tags: list  # (row kind, keys) in row order
+    options: np.ndarray  # the routes' options, route after route
+    column: np.ndarray  # the route of each of `options`
+    route_teacher: np.ndarray
+
+    @property
+    def n_convexity(self) -> int:
+        return len(self.tags[0][1])
 
 
 @dataclass
@@ -101,19 +152,23 @@ class Decomposition:
 
     def add(self, chosen: np.ndarray) -> int:
         """Adds each teacher's route in `chosen` (bool over options) as a column; returns how many were new."""
-        idx = np.flatnonzero(chosen)
-        if len(idx) == 0:
-            return 0
-        teacher = self.inst.options.teacher[idx]
-        cuts = np.flatnonzero(np.diff(teacher)) + 1
         added = 0
-        for route in np.split(idx, cuts):
+        for _, route in self._routes_in(chosen):
             key = tuple(route.tolist())
             if key not in self._keys:
                 self._keys.add(key)
                 self._routes.append(key)
                 added += 1
         return added
+
+    def _routes_in(self, chosen: np.ndarray) -> list[tuple[int, np.ndarray]]:
+        """(teacher, her options) for each teacher with options in `chosen` (bool over options)."""
+        idx = np.flatnonzero(chosen)
+        if len(idx) == 0:
+            return []
+        teacher = self.inst.options.teacher[idx]
+        cuts = np.flatnonzero(np.diff(teacher)) + 1
+        return list(zip(teacher[np.r_[0, cuts]].tolist(), np.split(idx, cuts)))
 
     def _drop(self, mask: np.ndarray) -> None:
         if not mask.any():
@@ -129,7 +184,7 @@ class Decomposition:
         column = np.repeat(np.arange(len(self._routes)), lengths)
         return options, column
 
-    def _master(self):
+    def _master(self) -> MasterModel:
         """The master's rows: convexity per teacher, then capacities, municipal and region budgets (as
         shares of their limits), each only where some column uses it."""
         inst, n = self.inst, len(self._routes)
@@ -167,55 +222,31 @@ class Decomposition:
         lower = np.full(len(np.concatenate(rhs)), -np.inf)
         convexity = tags[0][1]
         lower[:len(convexity)] = np.where(np.isin(convexity, self.teachers_with_pins), 1.0, -np.inf)
-        return value, matrix, np.concatenate(rhs), lower, tags
+        return MasterModel(value, matrix, np.concatenate(rhs), lower, tags, options, column, route_teacher)
 
     def solve_master_smooth(self, start: Duals | None) -> tuple[float, Duals]:
         """Like solve_master, by the smoothed dual (_smooth_master_duals); the value returned is the
         restricted Lagrangian's at the prices found, an upper estimate of the master LP's."""
         inst = self.inst
-        duals = Duals(np.zeros(len(inst.activities)), np.zeros(len(inst.region.municipalities)), 0.0)
         if not self._routes:
-            return 0.0, duals
-        value, matrix, upper, lower, tags = self._master()
-        n_conv = len(tags[0][1])
-        options, column = self._columns()
-        teacher = np.zeros(len(value), dtype=np.int64)
-        teacher[column] = inst.options.teacher[options]
+            return 0.0, Duals.zero(inst)
+        master = self._master()
+        coupling = slice(master.n_convexity, None)
         may_skip = ~np.isin(np.arange(len(inst.need)), self.teachers_with_pins)
-        limits = inst.region.budgets.municipality_rub.astype(float)
-        initial = np.zeros(len(upper) - n_conv)
-        first = 0
-        for tag, keys in tags[1:]:
-            part = slice(first, first + len(keys))
-            if start is not None:
-                if tag == "capacity":
-                    initial[part] = start.capacity[keys]
-                elif tag == "municipal":
-                    initial[part] = start.municipal[keys] * limits[keys]
-                elif tag == "region":
-                    initial[part] = start.region * float(inst.region.budgets.region_rub)
-            first += len(keys)
-        lam, restricted, self.x = _smooth_master_duals(value, matrix[n_conv:], upper[n_conv:], teacher, may_skip,
+        initial = np.zeros(len(master.upper) - master.n_convexity) if start is None \
+            else start.to_rows(inst, master.tags[1:])
+        lam, restricted, self.x = _smooth_master_duals(master.value, master.matrix[coupling],
+                                                       master.upper[coupling], master.route_teacher, may_skip,
                                                        initial)
-        first = 0
-        for tag, keys in tags[1:]:
-            part = lam[first:first + len(keys)]
-            first += len(keys)
-            if tag == "capacity":
-                duals.capacity[keys] = part
-            elif tag == "municipal":
-                duals.municipal[keys] = part / limits[keys]
-            elif tag == "region":
-                duals.region = float(part.sum()) / float(inst.region.budgets.region_rub)
-        return restricted, duals
+        return restricted, Duals.from_rows(inst, master.tags[1:], lam)
 
     def solve_master(self, time_limit: float) -> tuple[float, Duals]:
         """The master LP (HiGHS through SciPy): its value and its row prices."""
         inst = self.inst
-        duals = Duals(np.zeros(len(inst.activities)), np.zeros(len(inst.region.municipalities)), 0.0)
         if not self._routes:  # no route is worth anything at any prices: the empty plan is optimal
-            return 0.0, duals
-        value, matrix, upper, lower, tags = self._master()
+            return 0.0, Duals.zero(inst)
+        master = self._master()
+        value, matrix, upper, lower = master.value, master.matrix, master.upper, master.lower
         pinned_rows = np.isfinite(lower)
         # linprog wants A_ub x <= b and A_eq x = b: teachers with pins take exactly one route.
         a_ub, b_ub = matrix[~pinned_rows], upper[~pinned_rows]
@@ -225,7 +256,7 @@ class Decomposition:
         result = linprog(-value, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None),
                          method="highs-ipm", options={"time_limit": max(0.1, time_limit)})
         if result.x is None or result.ineqlin is None:
-            return float("nan"), duals
+            return float("nan"), Duals.zero(inst)
         self.x = np.asarray(result.x)
         reduced = value + a_ub.T @ np.asarray(result.ineqlin.marginals)
         if a_eq is not None:
@@ -237,18 +268,7 @@ class Decomposition:
             self._drop(np.isin(np.arange(len(value)), worst))
         prices = np.zeros(len(upper))
         prices[~pinned_rows] = np.maximum(0.0, -np.asarray(result.ineqlin.marginals))
-        first = 0
-        limits = inst.region.budgets.municipality_rub.astype(float)
-        for tag, keys in tags:
-            part = prices[first:first + len(keys)]
-            first += len(keys)
-            if tag == "capacity":
-                duals.capacity[keys] = part
-            elif tag == "municipal":
-                duals.municipal[keys] = part / limits[keys]
-            elif tag == "region":
-                duals.region = float(part.sum()) / float(inst.region.budgets.region_rub)
-        return -float(result.fun), duals
+        return -float(result.fun), Duals.from_rows(inst, master.tags[1:], prices[master.n_convexity:])
 
     def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE):
         """L at these prices (a proof) and each teacher's best route; keeps the best bound found."""
@@ -267,9 +287,8 @@ class Decomposition:
         the routes known are few), then switch to the LP over the routes that mattered, whose prices
         are the ones that close the bound and whose solution is nearly a plan."""
         started = time.perf_counter()
-        zero = Duals(np.zeros(len(self.inst.activities)), np.zeros(len(self.inst.region.municipalities)), 0.0)
         self.add(start)
-        _, routes, _ = self.price(zero, node_limit=300)
+        _, routes, _ = self.price(Duals.zero(self.inst), node_limit=300)
         self.add(routes)
         rounds: list[Round] = []
         smooth = len(self.inst.need) > EXACT_MASTER_TEACHERS
@@ -359,29 +378,14 @@ class Decomposition:
             price = np.where(closed & ~opts.pinned, _CLOSED, base_price)
             z, _, routes = self.pricer(price, NODE_LIMIT, 0.0, active=active)
             routes &= ~opts.pinned  # pinned ones are in the plan already
-            idx = np.flatnonzero(routes)
-            teacher = opts.teacher[idx]
+            offers = self._routes_in(routes)
             # Teachers with the most to gain first; everyone's route whole or not at all.
-            order = np.argsort(-z[teacher], kind="stable")
-            idx, teacher = idx[order], teacher[order]
-            demand = np.bincount(opts.activity[idx], minlength=len(inst.activities))
-            contested = demand > residuals.capacity
-            spend = np.bincount(inst.municipality[idx], weights=inst.budget_rub[idx],
-                                minlength=len(inst.region.municipalities))
-            tight_municipal = spend > residuals.municipal
-            tight_region = spend.sum() > residuals.region
-            if not contested.any() and not tight_municipal.any() and not tight_region:
-                chosen[idx] = True
-                active[:] = False
-                break
-            first_of = {}
-            for position, t in enumerate(teacher.tolist()):
-                first_of.setdefault(t, []).append(idx[position])
+            offers.sort(key=lambda offer: -z[offer[0]])
             progress = False
-            for t, route in first_of.items():
-                progress |= self._take(np.asarray(route), t, chosen, residuals, active)
+            for t, route in offers:
+                progress |= self._take(route, t, chosen, residuals, active)
             # Teachers whose best route is empty (or pins only) are done too.
-            active &= np.isin(np.arange(len(active)), teacher)
+            active &= np.isin(np.arange(len(active)), [t for t, _ in offers])
             if not progress:
                 break
         return chosen
@@ -399,10 +403,7 @@ class Decomposition:
                 and paid <= residuals.region):
             return False
         chosen[route] = True
-        residuals.capacity[acts] -= 1
-        if np.isfinite(residuals.municipal[muni]):
-            residuals.municipal[muni] -= paid
-        residuals.region -= paid
+        residuals.use(acts, muni, paid)
         active[teacher] = False
         return True
 
@@ -410,14 +411,14 @@ class Decomposition:
         """A plan from the master's columns: HiGHS' MIP over them (one route per teacher, shared rows kept)."""
         if not self._routes:
             return None
-        value, matrix, upper, lower, _ = self._master()
-        result = milp(-value, constraints=LinearConstraint(matrix, lower, upper), integrality=np.ones(len(value)),
-                      bounds=Bounds(0, 1), options={"time_limit": max(0.1, time_limit), "mip_rel_gap": 1e-5})
+        master = self._master()
+        result = milp(-master.value, constraints=LinearConstraint(master.matrix, master.lower, master.upper),
+                      integrality=np.ones(len(master.value)), bounds=Bounds(0, 1),
+                      options={"time_limit": max(0.1, time_limit), "mip_rel_gap": 1e-5})
         if result.x is None:
             return None
         chosen = np.zeros(self.inst.n_options, dtype=bool)
-        options, column = self._columns()
-        chosen[options[result.x[column] > 0.5]] = True
+        chosen[master.options[result.x[master.column] > 0.5]] = True
         return chosen
 
 

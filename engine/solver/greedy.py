@@ -25,6 +25,16 @@ class Residuals:
         self.municipal = np.where(limits >= 0, limits - spent, np.inf)
         self.region = float(inst.region.budgets.region_rub - spent.sum())
 
+    def use(self, activities, municipality: int, roubles: float) -> None:
+        """Takes a seat of each of `activities` and `roubles` of the municipality's and the region's money
+        (a municipality without a budget row keeps an infinite one)."""
+        self.capacity[activities] -= 1
+        self.municipal[municipality] -= roubles
+        self.region -= roubles
+
+    def overdrawn(self) -> bool:
+        return bool((self.capacity < 0).any() or (self.municipal < 0).any() or self.region < 0)
+
 
 def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Residuals,
                  prefer: np.ndarray | None = None, penalty: np.ndarray | None = None) -> None:
@@ -75,10 +85,7 @@ def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Re
         counts[kind[best]] += 1
         hours_left -= hours[best]
         voucher_left -= price[best]
-        residuals.capacity[acts[best]] -= 1
-        if np.isfinite(residuals.municipal[municipality]):
-            residuals.municipal[municipality] -= budget[best]
-        residuals.region -= budget[best]
+        residuals.use(acts[best], municipality, budget[best])
         open_[best] = False
         open_ &= _compatible(best, group, dated, start, end)
         if counts[kind[best]] >= inst.limits[kind[best]]:

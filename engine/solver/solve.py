@@ -219,18 +219,18 @@ def _repaired(inst: Instance, chosen: np.ndarray) -> np.ndarray:
     anything, but a plan must obey the rules exactly."""
     chosen = chosen.copy()
     residuals = Residuals(inst, chosen)
+    if not residuals.overdrawn():
+        return chosen
     over_capacity = np.flatnonzero(residuals.capacity < 0)
     over_budget = np.flatnonzero(residuals.municipal < 0)
-    if len(over_capacity) == 0 and len(over_budget) == 0 and residuals.region >= 0:
-        return chosen
     values = inst.teacher_values(chosen)
     opts = inst.options
     suspects = chosen & (np.isin(opts.activity, over_capacity) | (np.isin(inst.municipality, over_budget)
                                                                     & (inst.budget_rub > 0))
                          | ((inst.budget_rub > 0) & (residuals.region < 0)))
-    for teacher in np.unique(opts.teacher[suspects])[np.argsort(values[np.unique(opts.teacher[suspects])])]:
-        residuals = Residuals(inst, chosen)
-        if (residuals.capacity >= 0).all() and (residuals.municipal >= 0).all() and residuals.region >= 0:
+    suspected = np.unique(opts.teacher[suspects])
+    for teacher in suspected[np.argsort(values[suspected])]:
+        if not Residuals(inst, chosen).overdrawn():
             break
         mine = slice(opts.first[teacher], opts.first[teacher + 1])
         chosen[mine] &= opts.pinned[mine]
