@@ -26,7 +26,6 @@ import io
 import json
 import os
 import random
-import signal
 import sqlite3
 import subprocess
 import sys
@@ -391,15 +390,11 @@ class RegistryServer:
         httpx.post(self.url + "/_admin/faults", json=self.faults, timeout=5).raise_for_status()
 
     def stop(self) -> None:
+        from api_server import terminate
+
         if self.process is None:
             return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        terminate(self.process, grace=10)
         self.process = None
 
     def restart(self, faults: dict | None = None) -> RegistryServer:
