@@ -265,16 +265,11 @@ class _Pusher:
             started = time.perf_counter()
             try:
                 response = self.client.send_order(body)
-            except httpx.TimeoutException as error:
-                last = f"timeout: {type(error).__name__}"
-                self.ledger.record(key, plan_key, outcome="timeout", attempt=number, detail=last,
-                                   elapsed_ms=self._ms(started))
-                self._sleep(attempt)
-                continue
-            except httpx.TransportError as error:
-                last = f"{type(error).__name__}: {error}"
-                self.ledger.record(key, plan_key, outcome="connection_error", attempt=number, detail=last,
-                                   elapsed_ms=self._ms(started))
+            except httpx.TransportError as error:  # timeouts included: the answer may yet have arrived
+                timeout = isinstance(error, httpx.TimeoutException)
+                last = f"timeout: {type(error).__name__}" if timeout else f"{type(error).__name__}: {error}"
+                self.ledger.record(key, plan_key, outcome="timeout" if timeout else "connection_error",
+                                   attempt=number, detail=last, elapsed_ms=self._ms(started))
                 self._sleep(attempt)
                 continue
             code = response.status_code
