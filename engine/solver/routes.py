@@ -17,8 +17,8 @@ sorted by their value taken alone. Two facts make the search small and exact:
   remaining values of each kind, as many as the kind has free places;
 * when no price is negative, it also gains at most the need that is still uncovered.
 
-A teacher whose search exceeds `node_limit` gets the root's upper bound instead of her optimum (and
-is counted): the result is then still an upper bound, only a weaker one.
+A teacher whose search exceeds `node_limit` gets the largest bound of what the search left open
+instead of her optimum (and is counted): the result is then still an upper bound, only a weaker one.
 """
 
 from __future__ import annotations
