@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, inspect
 from sqlalchemy.engine import Engine
 
-from engine.database import make_engine as _make_engine
+from marshrut.engine.database import make_engine as _make_engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, deferred, mapped_column, sessionmaker
 
@@ -115,3 +115,29 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 def sessions(factory: sessionmaker[Session]) -> Iterator[Session]:
     with factory() as session:
         yield session
+
+
+def finished_plan(url: str, plan_id: str) -> tuple[bytes, bytes, str]:
+    """A finished plan's `assignments.csv`, its region's stored bundle and that bundle's file name.
+
+    For tools that work on the API's plans from outside the server (`marshrut registry push ID`).
+    """
+    from sqlalchemy import select
+
+    from marshrut.engine.problems import InputError, Problem
+
+    engine = make_engine(url)
+    try:
+        with engine.connect() as connection:
+            row = connection.execute(select(Plan.status, Region.content, Region.filename)
+                                     .join(Region, Region.id == Plan.region_id).where(Plan.id == plan_id)).first()
+            if row is None:
+                raise InputError([Problem(plan_id, "плана с таким id нет в базе", "not_found")], title="План не найден")
+            if row.status != "done":
+                raise InputError([Problem(plan_id, f"план ещё не готов (статус {row.status})", "not_ready")],
+                                 title="План не готов")
+            content = connection.execute(select(PlanFile.content).where(
+                PlanFile.plan_id == plan_id, PlanFile.name == "assignments.csv")).scalar_one()
+            return bytes(content), bytes(row.content), row.filename
+    finally:
+        engine.dispose()

@@ -114,7 +114,7 @@ def validation_problems(errors) -> list[dict]:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    from engine import InputError
+    from marshrut.engine import InputError
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_request: Request, error: RequestValidationError) -> SafeJSONResponse:

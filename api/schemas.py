@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from engine import Params
+from marshrut.engine import Params
 
 Status = Literal["queued", "running", "done", "failed", "cancelled"]
 

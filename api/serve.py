@@ -18,7 +18,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
 
     os.environ["MARSHRUT_HOST"] = host
     Settings().check()  # fail before binding, with a clear message
-    uvicorn.run("api.main:app_factory", factory=True, host=host, port=port, workers=workers,
+    uvicorn.run("marshrut.api.main:app_factory", factory=True, host=host, port=port, workers=workers,
                 proxy_headers=False, server_header=False, timeout_graceful_shutdown=30)
 
 

@@ -83,7 +83,7 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
     except OSError:
         pass
     try:
-        from engine import InputError, load_upload, params_from_dict, plan_region, write_plan
+        from marshrut.engine import InputError, load_upload, params_from_dict, plan_region, write_plan
 
         try:
             region = load_upload(content, filename)
@@ -151,7 +151,7 @@ def _pid_alive(pid: int) -> bool:
 def start_forkserver() -> None:
     """Starts the forkserver, which imports the engine once for every later solve. Called before
     the server imports the engine itself, so that on two cores both imports run side by side."""
-    multiprocessing.set_forkserver_preload(["engine", "api.worker"])
+    multiprocessing.set_forkserver_preload(["marshrut.engine", "marshrut.api.worker"])
     try:
         from multiprocessing import forkserver
 

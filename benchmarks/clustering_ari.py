@@ -22,7 +22,7 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from threadpoolctl import threadpool_limits
 
-from engine.clustering import DeficitProfiles, deficit_matrix
+from marshrut.engine.clustering import DeficitProfiles, deficit_matrix
 
 THRESHOLD = 70.0
 COLUMNS = ["bundle", "seed", "teachers", "planted_k", "chosen_k", "ari", "ari_power1", "ari_kmeans8", "fit_s", "fit_cpu_s"]
@@ -30,7 +30,7 @@ COLUMNS = ["bundle", "seed", "teachers", "planted_k", "chosen_k", "ari", "ari_po
 
 def generator_bundle(preset: str, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """(scores teachers x competencies with NaN where not measured, planted profile per teacher)."""
-    from datasets.generator import generate_frames
+    from marshrut.datasets.generator import generate_frames
 
     frames, _region = generate_frames(preset, seed=seed)
     teacher_ids = frames["teachers"]["teacher_id"].tolist()
@@ -98,7 +98,7 @@ def print_table(rows: list[dict]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        from datasets.presets import PRESETS
+        from marshrut.datasets.presets import PRESETS
 
         presets = list(PRESETS)
     except ImportError:

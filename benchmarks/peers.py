@@ -33,9 +33,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from engine.params import KINDS, Params
-from engine.region import RegionData, date_of
-from engine.solver.instance import Instance
+from marshrut.engine.params import KINDS, Params
+from marshrut.engine.region import RegionData, date_of
+from marshrut.engine.solver.instance import Instance
 
 MENTOR, INTERNSHIP, PROGRAM = 0, 1, 2
 WEIGHT_UNITS = 100  # cover in hundredths: the bundle's weights have two decimals

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from engine import Params, load_bundle, solve
-from engine.changes import Changes, NewTeacher, apply_changes
-from engine.fit import fit_teacher
-from engine.options import INTERNSHIP, MENTOR
-from engine.replan import DEFAULT_KEEP_BONUS, replan, result_refs
-from engine.rules import violations
+from marshrut.engine import Params, load_bundle, solve
+from marshrut.engine.changes import Changes, NewTeacher, apply_changes
+from marshrut.engine.fit import fit_teacher
+from marshrut.engine.options import INTERNSHIP, MENTOR
+from marshrut.engine.replan import DEFAULT_KEEP_BONUS, replan, result_refs
+from marshrut.engine.rules import violations
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "results"
@@ -38,7 +38,7 @@ DEFAULT_LIMITS = {"krymsky-district": 20.0, "altai-krai": 120.0}
 def bundle_path(name: str, scratch: Path) -> Path:
     if (SAMPLES / name).exists():
         return SAMPLES / name
-    from datasets.generator import generate_bundle
+    from marshrut.datasets.generator import generate_bundle
 
     return generate_bundle(name, scratch / name, seed=0)
 

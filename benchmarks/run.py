@@ -73,7 +73,7 @@ def cache_dir() -> Path:
 
 def bundle_for(preset: str, teachers: int | None = None, seed: int = SEED) -> tuple[str, Path]:
     """The generated bundle (cached: the generator is deterministic) and its name in the tables."""
-    from datasets.generator import GENERATOR_VERSION, generate_bundle
+    from marshrut.datasets.generator import GENERATOR_VERSION, generate_bundle
 
     name = preset if teachers is None else f"{preset}@{teachers}"
     path = cache_dir() / f"v{GENERATOR_VERSION}" / f"{preset}-s{seed}-{teachers or 'natural'}"
@@ -111,7 +111,7 @@ def run_worker(bundle: Path, solver: str, time_limit: float, out: Path, wall: bo
     grace = max(30.0, 0.5 * time_limit) if grace is None else grace
     if solver == "timefold":  # its JVM start and Java translation are timed apart, not counted in the limit
         grace += TIMEFOLD_STARTUP_ALLOWANCE
-    cmd = [sys.executable, "-m", "benchmarks.worker", "--bundle", str(bundle), "--solver", solver,
+    cmd = [sys.executable, "-m", "marshrut.benchmarks.worker", "--bundle", str(bundle), "--solver", solver,
            "--time-limit", str(time_limit), "--out", str(out), "--workers", str(WORKERS), "--seed", str(SEED)]
     if wall:
         cmd.append("--wall")

@@ -29,9 +29,9 @@ from typing import Annotated
 
 import numpy as np
 
-from engine.params import Params
-from engine.region import RegionData
-from engine.solver.instance import Instance
+from marshrut.engine.params import Params
+from marshrut.engine.region import RegionData
+from marshrut.engine.solver.instance import Instance
 
 from .peers import PeerResult
 

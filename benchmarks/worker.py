@@ -35,11 +35,11 @@ def run(bundle: str, solver: str, time_limit: float, out: Path, wall: bool = Fal
         seed: int = 0) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     if solver == "marshrut":  # numba's one-time compilation after installation is not the run's time
-        from engine.solver.routes import warm_up
+        from marshrut.engine.solver.routes import warm_up
 
         warm_up()
     started = time.perf_counter()
-    from engine import Params, load_bundle
+    from marshrut.engine import Params, load_bundle
 
     region = load_bundle(bundle)
     load_seconds = time.perf_counter() - started
@@ -67,7 +67,7 @@ def run(bundle: str, solver: str, time_limit: float, out: Path, wall: bool = Fal
 
 def _marshrut(region, params, out: Path) -> dict:
     """The engine as shipped: deficit profiles, solve, plan files (plan_region, as the CLI does)."""
-    from engine import plan_region
+    from marshrut.engine import plan_region
 
     history = []
     started = time.perf_counter()

@@ -114,7 +114,7 @@ class Server:
     def start(self, timeout: float = 60) -> Server:
         log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app_factory", "--factory", "--host", self.host,
+            [sys.executable, "-m", "uvicorn", "marshrut.api.main:app_factory", "--factory", "--host", self.host,
              "--port", str(self.port), "--log-level", "info"],
             cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         log.close()

@@ -494,8 +494,8 @@ def test_api_keys_and_roles(tmp_path, small_bundle):
 
 
 def test_exposed_server_without_keys_refuses_to_start(tmp_path):
-    from api.main import create_app
-    from api.settings import Settings
+    from marshrut.api.main import create_app
+    from marshrut.api.settings import Settings
 
     with pytest.raises(ValueError, match="MARSHRUT_API_KEYS"):
         create_app(Settings(host="0.0.0.0", database_url=f"sqlite:///{tmp_path}/x.sqlite"))

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 import oracle
-from benchmarks import run
-from benchmarks.peers import PEERS, assignments_frame
-from engine import Params, load_bundle
+from marshrut.benchmarks import run
+from marshrut.benchmarks.peers import PEERS, assignments_frame
+from marshrut.engine import Params, load_bundle
 
 SOLVERS = ["marshrut", "greedy", "cpsat", "mip"]  # Timefold (optional) has a test of its own below
 

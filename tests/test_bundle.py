@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from engine import BundleError, load_bundle, load_upload
-from engine.cli import app
+from marshrut.engine import BundleError, load_bundle, load_upload
+from marshrut.engine.cli import app
 from oracle import random_bundle
 
 runner = CliRunner()

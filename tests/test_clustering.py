@@ -8,8 +8,8 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_rand_score
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from benchmarks.clustering_ari import synthetic_bundle
-from engine.clustering import (
+from marshrut.benchmarks.clustering_ari import synthetic_bundle
+from marshrut.engine.clustering import (
     NO_DEFICIT_NAME,
     DeficitProfiles,
     deficit_matrix,
@@ -59,7 +59,7 @@ def test_recovers_planted_profiles_better_than_default_kmeans(n_profiles, seed):
 
 
 def test_recovers_the_generators_planted_profiles():
-    generator = pytest.importorskip("datasets.generator")
+    generator = pytest.importorskip("marshrut.datasets.generator")
     frames, _region = generator.generate_frames("krymsky-district", seed=0)
     teacher_ids = frames["teachers"]["teacher_id"].tolist()
     scores = (

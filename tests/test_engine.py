@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import InputError, Params, load_bundle, plan_region, write_plan
+from marshrut.engine import InputError, Params, load_bundle, plan_region, write_plan
 from oracle import check_plan, exact_optimum, objective, random_bundle
 from tiny import merge, program, tiny_bundle
 
@@ -209,8 +209,8 @@ def test_plan_files_follow_the_spec(tmp_path):
 
 
 def test_keep_bonus_keeps_every_assignment_still_valid(tmp_path):
-    from engine import AssignmentRef, solve
-    from engine.plan import assignments_frame
+    from marshrut.engine import AssignmentRef, solve
+    from marshrut.engine.plan import assignments_frame
 
     folder = random_bundle(21, tmp_path / "b", teachers=14)
     region = load_bundle(folder)

@@ -7,8 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from engine import Params, load_bundle, solve
-from engine.explain import REASON_GROUP, explain_assignments, explain_plan, explain_result, write_explanation
+from marshrut.engine import Params, load_bundle, solve
+from marshrut.engine.explain import REASON_GROUP, explain_assignments, explain_plan, explain_result, write_explanation
 from oracle import random_bundle
 from tiny import merge, program, tiny_bundle
 

@@ -13,16 +13,16 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from engine import InputError, Params, load_bundle, solve, write_plan
-from engine.changes import NewTeacher, with_teachers
-from engine.explain import plan_indices
-from engine.fit import fit_teacher
-from engine.needs import need_matrix
-from engine.options import build_activities
-from engine.pipeline import plan_region
-from engine.plan import ASSIGNMENT_COLUMNS, assignments_frame
-from engine.rules import PlanArrays, violations
-from engine.whatif_cli import register
+from marshrut.engine import InputError, Params, load_bundle, solve, write_plan
+from marshrut.engine.changes import NewTeacher, with_teachers
+from marshrut.engine.explain import plan_indices
+from marshrut.engine.fit import fit_teacher
+from marshrut.engine.needs import need_matrix
+from marshrut.engine.options import build_activities
+from marshrut.engine.pipeline import plan_region
+from marshrut.engine.plan import ASSIGNMENT_COLUMNS, assignments_frame
+from marshrut.engine.rules import PlanArrays, violations
+from marshrut.engine.whatif_cli import register
 from oracle import check_plan, random_bundle
 from tiny import tiny_bundle
 
@@ -53,7 +53,7 @@ def test_fit_uses_only_free_seats_and_ranks_routes(tmp_path):
 
 
 def _ref(teacher, kind, resource):
-    from engine.params import AssignmentRef
+    from marshrut.engine.params import AssignmentRef
 
     return AssignmentRef(teacher_id=teacher, kind=kind, resource_id=resource)
 

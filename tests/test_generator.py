@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from datasets.generator import PRESETS, generate_bundle, generate_frames
+from marshrut.datasets.generator import PRESETS, generate_bundle, generate_frames
 from oracle import FILES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -341,12 +341,12 @@ def test_scaling_extremes():
 # ---- the engine's loader accepts every preset ---------------------------------------------------
 @pytest.mark.parametrize("preset", list(SMALL))
 def test_loads_without_problems(bundles, preset):
-    bundle = pytest.importorskip("engine.bundle")
+    bundle = pytest.importorskip("marshrut.engine.bundle")
     region = bundle.load_bundle(bundles[preset])
     assert len(region.teachers) == len(read(bundles[preset], "teachers"))
 
 
 @pytest.mark.parametrize("preset", ["tomsk-school-44", "krymsky-district"])
 def test_committed_samples_load(preset):
-    bundle = pytest.importorskip("engine.bundle")
+    bundle = pytest.importorskip("marshrut.engine.bundle")
     bundle.load_bundle(SAMPLES / preset)

@@ -35,11 +35,11 @@ from registry_server import (RegistryServer, export_from_bundle, export_zip, ide
                              registry_table, seed_registry, synthetic_export)
 from typer.testing import CliRunner
 
-from datasets.generator import generate_bundle
-from engine import load_bundle
-from engine.registry import (ExportError, Ledger, PushOptions, build_orders, bundle_tables, import_export, order_id,
+from marshrut.datasets.generator import generate_bundle
+from marshrut.engine import load_bundle
+from marshrut.engine.registry import (ExportError, Ledger, PushOptions, build_orders, bundle_tables, import_export, order_id,
                              plan_status, push_orders, read_export, read_mapping, read_plan_folder, reconcile)
-from engine.registry.cli import registry_app
+from marshrut.engine.registry.cli import registry_app
 
 ASSIGNMENT_COLUMNS = ["teacher_id", "kind", "resource_id", "start", "end", "hours", "cost_rub", "funded_by"]
 FAULTS = {"seed": 7, "timeout_before": 0.01, "timeout_after": 0.01, "error_before": 0.02, "error_after": 0.02,
@@ -364,7 +364,7 @@ def test_push_through_a_misbehaving_registry(region, tmp_path):
 
     with RegistryServer(db, faults=FAULTS, log_dir=tmp_path) as registry:
         # 1. the pusher is killed mid-batch (a crash of the process)
-        command = [sys.executable, "-m", "engine.registry.cli", "push", str(plan_dir), "--bundle", str(bundle),
+        command = [sys.executable, "-m", "marshrut.registry", "push", str(plan_dir), "--bundle", str(bundle),
                    "--registry", registry.url, "--database", database, "--timeout", str(CLIENT["timeout_s"]),
                    "--backoff", str(CLIENT["backoff_s"]), "--quiet"]
         process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

@@ -12,13 +12,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from engine import InputError, Params, load_bundle, solve, write_plan
-from engine.changes import Changes, NewTeacher, apply_changes, changes_from_dict
-from engine.params import AssignmentRef
-from engine.pipeline import plan_region
-from engine.plan import ASSIGNMENT_COLUMNS, assignments_frame
-from engine.replan import plan_objective, replan, result_refs
-from engine.whatif_cli import register
+from marshrut.engine import InputError, Params, load_bundle, solve, write_plan
+from marshrut.engine.changes import Changes, NewTeacher, apply_changes, changes_from_dict
+from marshrut.engine.params import AssignmentRef
+from marshrut.engine.pipeline import plan_region
+from marshrut.engine.plan import ASSIGNMENT_COLUMNS, assignments_frame
+from marshrut.engine.replan import plan_objective, replan, result_refs
+from marshrut.engine.whatif_cli import register
 from oracle import check_plan, exact_optimum, random_bundle
 from tiny import tiny_bundle
 

@@ -14,11 +14,11 @@ import pytest
 
 from oracle import exact_optimum, random_bundle
 
-from engine.bundle import load_bundle
-from engine.params import Params
-from engine.solver.decompose import Decomposition
-from engine.solver.instance import Instance
-from engine.solver.routes import RoutePricer
+from marshrut.engine.bundle import load_bundle
+from marshrut.engine.params import Params
+from marshrut.engine.solver.decompose import Decomposition
+from marshrut.engine.solver.instance import Instance
+from marshrut.engine.solver.routes import RoutePricer
 
 
 def _brute_force(inst: Instance, teacher: int, price: np.ndarray) -> float:

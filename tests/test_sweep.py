@@ -8,10 +8,10 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from engine import InputError, Params, load_bundle
-from engine.changes import scaled
-from engine.sweep import parse_factors, sweep, with_marginals
-from engine.whatif_cli import register
+from marshrut.engine import InputError, Params, load_bundle
+from marshrut.engine.changes import scaled
+from marshrut.engine.sweep import parse_factors, sweep, with_marginals
+from marshrut.engine.whatif_cli import register
 from tiny import tiny_bundle
 
 TEACHERS = dict(teachers=[("T1", "S1", "teacher", 50000, 144), ("T2", "S1", "teacher", 50000, 144),

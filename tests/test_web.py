@@ -146,8 +146,8 @@ def test_page_and_assets_are_served_locally(server) -> None:
 def test_template_workbook_is_a_valid_bundle(server) -> None:
     from openpyxl import load_workbook
 
-    from engine import load_upload
-    from engine.bundle import SCHEMA
+    from marshrut.engine import load_upload
+    from marshrut.engine.bundle import SCHEMA
 
     with server.client() as http:
         response = http.get("/v1/template.xlsx")

@@ -13,9 +13,9 @@ from api_server import zip_folder
 from fastapi.testclient import TestClient
 from oracle import check_plan, random_bundle
 
-from api.main import create_app
-from api.routers import explain as explain_router
-from api.settings import Settings
+from marshrut.api.main import create_app
+from marshrut.api.routers import explain as explain_router
+from marshrut.api.settings import Settings
 
 
 @pytest.fixture(scope="module")

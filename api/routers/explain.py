@@ -24,8 +24,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from engine import params_from_dict
-from engine.changes import Changes, NewTeacher
+from marshrut.engine import params_from_dict
+from marshrut.engine.changes import Changes, NewTeacher
 
 from ..db import Plan, PlanFile, Region, dumps, loads, utcnow
 from ..deps import Planner, SessionDep, SettingsDep, Viewer
@@ -104,7 +104,7 @@ _regions_lock = threading.Lock()
 
 def load_region(session, plan: Plan):
     """The plan's region as RegionData; the last few are kept in memory (fit must be fast)."""
-    from engine import load_upload
+    from marshrut.engine import load_upload
 
     key = plan.region_id
     with _regions_lock:
@@ -152,7 +152,7 @@ def explanation_files(session, plan: Plan) -> tuple[bytes, bytes]:
     explain, totals = _stored(session, plan.id, "explain.csv"), _stored(session, plan.id, "explain_totals.csv")
     if explain is not None and totals is not None:
         return explain, totals
-    from engine.explain import explain_assignments
+    from marshrut.engine.explain import explain_assignments
 
     region = load_region(session, plan)
     assignments = pd.read_csv(io.BytesIO(plan_file(session, plan, "assignments.csv")), dtype=str,
@@ -225,9 +225,9 @@ def read_teacher_explain(plan_id: str, teacher_id: str, session: SessionDep) -> 
 def fit(plan_id: str, body: FitRequest, session: SessionDep) -> dict:
     """Ranked by value in the plan's objective (need covered - cost / rub_per_point), each with its
     gain, cost and steps; only seats, places and money the plan leaves free are used."""
-    from engine.explain import plan_indices
-    from engine.fit import fit_teacher
-    from engine.options import build_activities
+    from marshrut.engine.explain import plan_indices
+    from marshrut.engine.fit import fit_teacher
+    from marshrut.engine.options import build_activities
 
     plan = get_plan(session, plan_id)
     assignments = pd.read_csv(io.BytesIO(plan_file(session, plan, "assignments.csv")), dtype=str,
@@ -244,13 +244,13 @@ def fit(plan_id: str, body: FitRequest, session: SessionDep) -> dict:
 def _replan_job(region, previous: list[dict], changes: dict, params: dict, keep_bonus: float,
                 previous_plan_id: str) -> dict:
     """In a solver process: re-plan, write the files, return them as bytes."""
-    from engine import params_from_dict as parse_params
-    from engine.changes import changes_from_dict
-    from engine.params import AssignmentRef
-    from engine.replan import replan, write_replan
+    from marshrut.engine import params_from_dict as parse_params
+    from marshrut.engine.changes import changes_from_dict
+    from marshrut.engine.params import AssignmentRef
+    from marshrut.engine.replan import replan, write_replan
 
-    from engine.changes import apply_changes
-    from engine.plan import deficit_profiles
+    from marshrut.engine.changes import apply_changes
+    from marshrut.engine.plan import deficit_profiles
 
     refs = [AssignmentRef(**row) for row in previous]
     what, parsed = changes_from_dict(changes), parse_params(params)
@@ -268,7 +268,7 @@ def _replan_job(region, previous: list[dict], changes: dict, params: dict, keep_
 def replan(plan_id: str, body: ReplanRequest, session: SessionDep, settings: SettingsDep) -> ReplanOut:
     """Keeps every still-valid assignment unless moving it gains at least `keep_bonus` points;
     the answer counts what changed and why. The new plan is stored (status done)."""
-    from engine.changes import apply_changes
+    from marshrut.engine.changes import apply_changes
 
     plan = get_plan(session, plan_id)
     previous = csv_rows(plan_file(session, plan, "assignments.csv"))
@@ -310,7 +310,7 @@ def sweep(plan_id: str, body: SweepRequest, session: SessionDep, settings: Setti
     """Independent solves of the plan's region with its parameters, in two solver processes; the
     marginal value is the slope of need covered per rouble (per million in `..._per_million_rub`)
     or per seat."""
-    from engine.sweep import parse_factors, sweep as run_sweep, sweep_plot
+    from marshrut.engine.sweep import parse_factors, sweep as run_sweep, sweep_plot
 
     plan = get_plan(session, plan_id)
     params = _params(plan, body.time_limit_s, settings)

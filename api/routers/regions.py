@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
 from sqlalchemy import func, select, update
 
-from engine import BundleError, load_upload
+from marshrut.engine import BundleError, load_upload
 
 from ..db import ACTIVE, Plan, PlanFile, Region, dumps, loads, utcnow
 from ..deps import Planner, SessionDep, SettingsDep, Viewer

@@ -30,13 +30,13 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 
-from engine import BundleError, InputError
-from engine.registry.client import PushOptions, PushResult, StatusReport, plan_status, push_orders, reconcile
-from engine.registry.importer import STATE_FILE, ImportReport, import_export, read_export, read_mapping
-from engine.registry.ledger import Ledger, owner_alive
-from engine.registry.orders import build_orders, bundle_tables, parse_assignments
-from engine.problems import ProblemReport
-from engine.sources import REGION_FILE, read_upload
+from marshrut.engine import BundleError, InputError
+from marshrut.engine.registry.client import PushOptions, PushResult, StatusReport, plan_status, push_orders, reconcile
+from marshrut.engine.registry.importer import STATE_FILE, ImportReport, import_export, read_export, read_mapping
+from marshrut.engine.registry.ledger import Ledger, owner_alive
+from marshrut.engine.registry.orders import build_orders, bundle_tables, parse_assignments
+from marshrut.engine.problems import ProblemReport
+from marshrut.engine.sources import REGION_FILE, read_upload
 
 from ..db import PlanFile, Region, utcnow
 from ..deps import Planner, SessionDep, SettingsDep, Viewer

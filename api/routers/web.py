@@ -26,8 +26,8 @@ from fastapi.responses import FileResponse
 from sqlalchemy import select
 from sqlalchemy.orm import undefer
 
-from engine import RegionData, load_upload, params_from_dict
-from engine.needs import need_matrix
+from marshrut.engine import RegionData, load_upload, params_from_dict
+from marshrut.engine.needs import need_matrix
 
 from ..db import Region, loads
 from ..deps import SessionDep, Viewer

@@ -23,11 +23,33 @@ instead of her optimum (and is counted): the result is then still an upper bound
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numba
 import numpy as np
 from numba import njit, prange
+
+
+def numba_cache_dir() -> Path:
+    """Where the compiled search is cached: `NUMBA_CACHE_DIR` when set, else the user's cache folder.
+
+    Never inside the installed package: a system install is read-only there, and pip does not remove
+    files it did not install, so a cache left there would outlive (and shadow) the package.
+    """
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        base = Path(os.environ["LOCALAPPDATA"])
+    else:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "marshrut" / "numba"
+
+
+# numba reads its cache folder when a `cache=True` function is decorated, so this comes first.
+numba.config.CACHE_DIR = str(numba_cache_dir())
 
 if TYPE_CHECKING:
     from .instance import Instance

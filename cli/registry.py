@@ -1,7 +1,7 @@
 """`marshrut registry ...`: import from a registry, push a plan's enrolment orders, reconcile.
 
-Wired into the main CLI with `app.add_typer(registry_app, name="registry")`; also runnable alone:
-`python -m engine.registry.cli push PLAN --bundle DIR --registry URL`.
+Part of the `marshrut` command (`marshrut registry ...`); also runnable alone:
+`python -m marshrut.registry push PLAN --bundle DIR --registry URL`.
 
 Exit status: 0 done; 1 the push stopped (the registry refused a request or is unavailable: run it
 again to resume) or the plan is already being pushed; 2 bad input (export, mapping, bundle, plan).
@@ -10,9 +10,7 @@ again to resume) or the plan is already being pushed; 2 bad input (export, mappi
 from __future__ import annotations
 
 import json
-import os
 import re
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -20,7 +18,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..problems import InputError, Problem
+from marshrut.engine.problems import InputError, Problem
 
 registry_app = typer.Typer(
     help="Реестр персонифицированного финансирования ДПО педагогов: импорт каталога программ и сертификатов, "
@@ -46,16 +44,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JS
 
 
 def _fail(error: InputError) -> None:
-    try:
-        from ..cli import print_problems
-    except ImportError:  # pragma: no cover
-        print_problems = None
-    if print_problems is not None:
-        print_problems(error)
-    else:  # pragma: no cover
-        errors.print(f"{error.title}: {error.total}")
-        for problem in error.problems[:200]:
-            errors.print(f"  {problem}", markup=False)
+    from .cli import print_problems
+
+    print_problems(error)
     raise typer.Exit(2)
 
 
@@ -86,7 +77,7 @@ def import_command(
     as_json: JsonOption = False,
 ) -> None:
     """Merge a registry export into a bundle: programs, sessions, competencies, voucher balances."""
-    from .importer import import_export, read_export, read_mapping
+    from marshrut.engine.registry.importer import import_export, read_export, read_mapping
 
     try:
         loaded = read_export(source, api_key=api_key)
@@ -128,7 +119,7 @@ def import_command(
 def load_plan(plan: str, bundle: Path | None, database: str, *, need_bundle: bool = True):
     """(PlanOrders or None, plan key): a plan folder (with --bundle) or an API plan id (its region
     comes from the database)."""
-    from .orders import build_orders, bundle_tables, parse_assignments, read_plan_folder
+    from marshrut.engine.registry.orders import build_orders, bundle_tables, parse_assignments, read_plan_folder
 
     path = Path(plan)
     if path.is_dir():
@@ -142,35 +133,15 @@ def load_plan(plan: str, bundle: Path | None, database: str, *, need_bundle: boo
     if PLAN_ID.fullmatch(plan):
         if not need_bundle:
             return None, plan
-        content, region, filename = _api_plan(database, plan)
+        from marshrut.api.db import finished_plan
+
+        content, region, filename = finished_plan(database, plan)
         tables = bundle_tables(bundle) if bundle is not None else bundle_tables(content=region, filename=filename)
         return build_orders(plan, f"api:{plan}", parse_assignments(content), tables), plan
     if plan.startswith("plan-") and not need_bundle:
         return None, plan
     raise InputError([Problem(plan, "нет такой папки плана (и это не id плана из API)", "not_found")],
                      title="План не найден")
-
-
-def _api_plan(database: str, plan_id: str) -> tuple[bytes, bytes, str]:
-    from sqlalchemy import select
-
-    from api.db import Plan, PlanFile, Region, make_engine
-
-    engine = make_engine(database)
-    try:
-        with engine.connect() as connection:
-            row = connection.execute(select(Plan.status, Region.content, Region.filename)
-                                     .join(Region, Region.id == Plan.region_id).where(Plan.id == plan_id)).first()
-            if row is None:
-                raise InputError([Problem(plan_id, "плана с таким id нет в базе", "not_found")], title="План не найден")
-            if row.status != "done":
-                raise InputError([Problem(plan_id, f"план ещё не готов (статус {row.status})", "not_ready")],
-                                 title="План не готов")
-            content = connection.execute(select(PlanFile.content).where(
-                PlanFile.plan_id == plan_id, PlanFile.name == "assignments.csv")).scalar_one()
-            return bytes(content), bytes(row.content), row.filename
-    finally:
-        engine.dispose()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -194,8 +165,8 @@ def push_command(
     as_json: JsonOption = False,
 ) -> None:
     """Send the plan's enrolment orders (one per program assignment); run again to resume."""
-    from .client import PushOptions, plan_status, push_orders
-    from .ledger import Ledger
+    from marshrut.engine.registry.client import PushOptions, plan_status, push_orders
+    from marshrut.engine.registry.ledger import Ledger
 
     if not registry:
         _fail(InputError([Problem("--registry", "укажите адрес реестра (--registry или MARSHRUT_REGISTRY_URL)",
@@ -241,8 +212,8 @@ def status_command(
     as_json: JsonOption = False,
 ) -> None:
     """Reconcile: planned vs accepted vs rejected (with reasons) vs blocked vs still open."""
-    from .client import plan_status, reconcile
-    from .ledger import Ledger
+    from marshrut.engine.registry.client import plan_status, reconcile
+    from marshrut.engine.registry.ledger import Ledger
 
     try:
         _, plan_key = load_plan(plan, None, database, need_bundle=False)
@@ -299,5 +270,4 @@ def _print_status(report) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.path.insert(0, os.getcwd())
     registry_app()

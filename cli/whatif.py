@@ -18,7 +18,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from .problems import InputError, Problem
+from marshrut.engine.problems import InputError, Problem
 
 
 def _cli():
@@ -51,8 +51,8 @@ def _plan_folder(plan_dir: Path) -> None:
 
 
 def _params(plan_dir: Path, params_file: Optional[Path], time_limit: Optional[float] = None):
-    from .params import load_params
-    from .replan import previous_params
+    from marshrut.engine.params import load_params
+    from marshrut.engine.replan import previous_params
 
     params = load_params(params_file) if params_file else previous_params(plan_dir)
     if time_limit is not None:
@@ -68,8 +68,8 @@ ParamsOpt = Annotated[Optional[Path], typer.Option("--params", help="Parameters 
 
 def explain(plan_dir: PlanArg, bundle: BundleOpt = None, params: ParamsOpt = None) -> None:
     """Why this plan: explain.csv (each assignment's gains, each uncovered need's reason) and totals."""
-    from .bundle import load_bundle
-    from .explain import explain_assignments, write_explanation
+    from marshrut.engine.bundle import load_bundle
+    from marshrut.engine.explain import explain_assignments, write_explanation
 
     cli = _cli()
     try:
@@ -109,9 +109,9 @@ def replan(
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds for the solve")] = None,
 ) -> None:
     """Re-plan after changes (mentor ill, session cancelled, budget cut, new teachers) with little disruption."""
-    from .bundle import load_bundle
-    from .changes import load_changes
-    from .replan import read_assignments, replan as run_replan, write_replan
+    from marshrut.engine.bundle import load_bundle
+    from marshrut.engine.changes import load_changes
+    from marshrut.engine.replan import read_assignments, replan as run_replan, write_replan
 
     cli = _cli()
     try:
@@ -121,8 +121,8 @@ def replan(
         what = load_changes(changes)
         previous = read_assignments(plan_dir)
         with cli.console.status("Перепланирование…", spinner="dots"):
-            from .changes import apply_changes
-            from .plan import deficit_profiles
+            from marshrut.engine.changes import apply_changes
+            from marshrut.engine.plan import deficit_profiles
 
             # The changed region's deficit profiles shape the solver's neighbourhoods, as in `plan`.
             profiles = deficit_profiles(apply_changes(region, what), parameters, random_state=parameters.seed)
@@ -172,11 +172,11 @@ def fit(
     """The best few routes for a new teacher now, without moving anyone: gain and cost of each."""
     import pandas as pd
 
-    from .bundle import load_bundle
-    from .changes import NewTeacher
-    from .explain import plan_indices
-    from .fit import fit_teacher
-    from .options import build_activities
+    from marshrut.engine.bundle import load_bundle
+    from marshrut.engine.changes import NewTeacher
+    from marshrut.engine.explain import plan_indices
+    from marshrut.engine.fit import fit_teacher
+    from marshrut.engine.options import build_activities
 
     cli = _cli()
     try:
@@ -222,9 +222,9 @@ def sweep(
     workers: Annotated[int, typer.Option("--workers", help="Parallel processes", min=1, max=64)] = 2,
 ) -> None:
     """What-if: need covered as budgets, vouchers or seats scale; table and PNG with the marginal value."""
-    from .bundle import load_bundle
-    from .params import load_params
-    from .sweep import parse_factors, sweep as run_sweep, sweep_plot
+    from marshrut.engine.bundle import load_bundle
+    from marshrut.engine.params import load_params
+    from marshrut.engine.sweep import parse_factors, sweep as run_sweep, sweep_plot
 
     cli = _cli()
     asked = {k: v for k, v in (("budget", budget), ("vouchers", vouchers), ("seats", seats)) if v}

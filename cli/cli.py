@@ -10,9 +10,9 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from .problems import InputError
-from .registry.cli import registry_app
-from .whatif_cli import register as _register_whatif
+from marshrut.engine.problems import InputError
+from .registry import registry_app
+from .whatif import register as _register_whatif
 
 app = typer.Typer(
     name="marshrut",
@@ -62,7 +62,7 @@ def _print_problem_table(error: InputError, shown) -> None:
 
 
 def _load(bundle: Path):
-    from .bundle import load_bundle
+    from marshrut.engine.bundle import load_bundle
 
     started = time.perf_counter()
     region = load_bundle(bundle)
@@ -93,9 +93,9 @@ def plan(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
 ) -> None:
     """Plan routes for a region and write assignments.csv, routes.csv, summary.json, clusters.csv, plan.xlsx."""
-    from .params import load_params
-    from .pipeline import plan_region
-    from .plan import write_plan
+    from marshrut.engine.params import load_params
+    from marshrut.engine.pipeline import plan_region
+    from marshrut.engine.plan import write_plan
 
     try:
         parameters = load_params(params)
@@ -104,7 +104,7 @@ def plan(
         region, load_seconds = _load(bundle)
         console.print(f"Регион «{region.name}»: педагогов {number(len(region.teachers), 0)}, "
                       f"прочитан за {load_seconds:.1f} с. Лимит решения {parameters.time_limit_s:g} с.")
-        from .solver.routes import warm_up
+        from marshrut.engine.solver.routes import warm_up
 
         with console.status("Подготовка поиска маршрутов… / preparing the route search", spinner="dots"):
             seconds = warm_up()
@@ -164,7 +164,7 @@ def datasets_generate(
                                                     min=1)] = None,
 ) -> None:
     """Generate a sample region bundle from a preset."""
-    from datasets.generator import PRESETS, generate_bundle
+    from marshrut.datasets.generator import PRESETS, generate_bundle
 
     if preset not in PRESETS:
         errors.print(f"Неизвестный пресет «{preset}». Есть: {', '.join(PRESETS)}")
@@ -183,7 +183,7 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", help="uvicorn worker processes", min=1)] = 1,
 ) -> None:
     """Serve the planning API (docs at /docs). Database: MARSHRUT_DATABASE_URL (SQLite file by default)."""
-    from api.serve import serve as run_server
+    from marshrut.api.serve import serve as run_server
 
     try:
         run_server(host, port, workers)
@@ -203,7 +203,7 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="A smoke run of seconds")] = False,
 ) -> None:
     """Benchmark marshrut against the peers a planner would otherwise use; writes tables and plots."""
-    from benchmarks import run
+    from marshrut.benchmarks import run
 
     run.main(presets=tuple(presets) if presets else run.PRESETS, sizes=tuple(sizes or ()), time_limit=time_limit,
              out_dir=out or run.DEFAULT_OUT, solvers=solvers, quick=quick, log=console.print)

@@ -1,0 +1,5 @@
+"""`python -m marshrut ...` is the `marshrut` command."""
+
+from .cli import main
+
+main()
