@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from marshrut.engine import BundleError, load_bundle, load_upload
-from marshrut.engine.cli import app
+from marshrut.cli import app
 from oracle import random_bundle
 
 runner = CliRunner()

@@ -22,7 +22,7 @@ from marshrut.engine.options import build_activities
 from marshrut.engine.pipeline import plan_region
 from marshrut.engine.plan import ASSIGNMENT_COLUMNS, assignments_frame
 from marshrut.engine.rules import PlanArrays, violations
-from marshrut.engine.whatif_cli import register
+from marshrut.whatif import register
 from oracle import check_plan, random_bundle
 from tiny import tiny_bundle
 

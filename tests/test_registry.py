@@ -39,7 +39,7 @@ from marshrut.datasets.generator import generate_bundle
 from marshrut.engine import load_bundle
 from marshrut.engine.registry import (ExportError, Ledger, PushOptions, build_orders, bundle_tables, import_export, order_id,
                              plan_status, push_orders, read_export, read_mapping, read_plan_folder, reconcile)
-from marshrut.engine.registry.cli import registry_app
+from marshrut.registry import registry_app
 
 ASSIGNMENT_COLUMNS = ["teacher_id", "kind", "resource_id", "start", "end", "hours", "cost_rub", "funded_by"]
 FAULTS = {"seed": 7, "timeout_before": 0.01, "timeout_after": 0.01, "error_before": 0.02, "error_after": 0.02,

@@ -18,7 +18,7 @@ from marshrut.engine.params import AssignmentRef
 from marshrut.engine.pipeline import plan_region
 from marshrut.engine.plan import ASSIGNMENT_COLUMNS, assignments_frame
 from marshrut.engine.replan import plan_objective, replan, result_refs
-from marshrut.engine.whatif_cli import register
+from marshrut.whatif import register
 from oracle import check_plan, exact_optimum, random_bundle
 from tiny import tiny_bundle
 

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from marshrut.engine import InputError, Params, load_bundle
 from marshrut.engine.changes import scaled
 from marshrut.engine.sweep import parse_factors, sweep, with_marginals
-from marshrut.engine.whatif_cli import register
+from marshrut.whatif import register
 from tiny import tiny_bundle
 
 TEACHERS = dict(teachers=[("T1", "S1", "teacher", 50000, 144), ("T2", "S1", "teacher", 50000, 144),
