@@ -286,7 +286,8 @@ def registry_status(plan_id: str, request: Request, session: SessionDep,
 
 
 LEDGER_COLUMNS = ["order_id", "teacher_id", "session_id", "registry_session_id", "program_id", "certificate_id",
-                  "amount_rub", "status", "reason_code", "reason", "attempts", "http_status", "created_at",
+                  "amount_rub", "status", "reason_code", "reason", "balance_after_rub", "attempts", "http_status",
+                  "created_at",
                   "first_sent_at", "answered_at"]
 
 
