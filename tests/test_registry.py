@@ -84,11 +84,9 @@ def program_plan(bundle: Path, *, teachers: int, seed: int = 0, max_programs: in
     return pd.DataFrame(rows, columns=ASSIGNMENT_COLUMNS)
 
 
-@pytest.fixture(scope="module")
-def region(tmp_path_factory) -> dict:
-    """A 3,000-teacher region whose catalogue and vouchers came from a registry export."""
-    work = tmp_path_factory.mktemp("registry")
-    source = generate_bundle("krasnoyarsk-krai", work / "generated", seed=0, teachers=3000)
+def imported_region(work: Path, teachers: int) -> dict:
+    """A generated region whose catalogue and vouchers came from a registry export."""
+    source = generate_bundle("krasnoyarsk-krai", work / "generated", seed=0, teachers=teachers)
     export = export_from_bundle(source)
     (work / "export.json").write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
     mapping = identity_mapping(source, work / "mapping.csv")
@@ -96,8 +94,15 @@ def region(tmp_path_factory) -> dict:
     shutil.copytree(source, bundle)
     report = import_export(bundle, read_export(work / "export.json"), read_mapping(mapping, bundle))
     assert report.changed and not report.unmapped_codes
-    load_bundle(bundle)
     return {"work": work, "bundle": bundle, "export": export, "mapping": mapping, "source": source}
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory) -> dict:
+    """A 3,000-teacher region whose catalogue and vouchers came from a registry export."""
+    imported = imported_region(tmp_path_factory.mktemp("registry"), 3000)
+    load_bundle(imported["bundle"])
+    return imported
 
 
 # ------------------------------------------------------------------------------------------------

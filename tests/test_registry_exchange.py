@@ -25,7 +25,6 @@ import datetime as dt
 import hashlib
 import json
 import re
-import shutil
 import time
 import uuid
 from collections import Counter
@@ -33,15 +32,15 @@ from collections import Counter
 import httpx
 import pandas as pd
 import pytest
-from api_server import REPO, Postgres
-from registry_server import (READINGS, RegistryServer, export_from_bundle, identity_mapping, ledger_differences,
-                             registry_orders, registry_table, seed_registry)
-from test_registry import ASSIGNMENT_COLUMNS, _read, program_plan
+from api_server import REPO
+from registry_server import (READINGS, RegistryServer, ledger_differences, registry_orders, registry_table,
+                             seed_registry)
+from test_registry import postgres  # noqa: F401 (a fixture: the PostgreSQL cluster)
+from test_registry import ASSIGNMENT_COLUMNS, _read, imported_region, program_plan
 from typer.testing import CliRunner
 
-from marshrut.datasets.generator import generate_bundle
-from marshrut.engine.registry import (Ledger, PushOptions, build_orders, bundle_tables, import_export, plan_status,
-                                      push_orders, read_export, read_mapping, read_plan_folder, reconcile)
+from marshrut.engine.registry import (Ledger, PushOptions, build_orders, bundle_tables, plan_status, push_orders,
+                                      read_plan_folder, reconcile)
 from marshrut.engine.registry import ledger as ledger_module
 from marshrut.engine.registry.client import retry_after_seconds
 from marshrut.engine.registry.orders import legacy_plan_key
@@ -54,18 +53,12 @@ CLIENT = {"timeout_s": 2.0, "backoff_s": 0.02, "backoff_cap_s": 0.5}
 def region(tmp_path_factory) -> dict:
     """A 300-teacher region imported from a registry export; the registry's own copy of the export
     also has a second session of every program (somewhere the registry can move an enrolment)."""
-    work = tmp_path_factory.mktemp("exchange")
-    source = generate_bundle("krasnoyarsk-krai", work / "generated", seed=0, teachers=300)
-    export = export_from_bundle(source)
-    (work / "export.json").write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
-    mapping = identity_mapping(source, work / "mapping.csv")
-    bundle = work / "bundle"
-    shutil.copytree(source, bundle)
-    import_export(bundle, read_export(work / "export.json"), read_mapping(mapping, bundle))
+    imported = imported_region(tmp_path_factory.mktemp("exchange"), 300)
+    export = imported["export"]
     registry_export = copy.deepcopy(export)
     registry_export["sessions"] += [{**s, "session_id": s["session_id"] + "/B", "seats": 50}
                                     for s in export["sessions"]]
-    return {"work": work, "bundle": bundle, "export": registry_export}
+    return {**imported, "export": registry_export}
 
 
 def make_plan(region: dict, folder, *, teachers: int, seed: int, frame: pd.DataFrame | None = None):
@@ -195,7 +188,8 @@ def test_status_check_compares_every_field_and_takes_the_registry_state(region, 
         # the registry's operator: moves an enrolment to another session of the same program, rewrites
         # a rejection's reason, cancels an order
         target = moved["registry_session_id"] + "/B"
-        httpx.post(f"{registry.url}/_admin/orders/{moved['order_id']}", json={"session_id": target}).raise_for_status()
+        httpx.post(f"{registry.url}/_admin/orders/{moved['order_id']}",
+                   json={"session_id": target}).raise_for_status()
         httpx.post(f"{registry.url}/_admin/orders/{rejected['order_id']}",
                    json={"reason_code": "voucher_inactive", "reason": "сертификат приостановлен"}).raise_for_status()
         httpx.delete(f"{registry.url}/v1/orders/{cancelled['order_id']}").raise_for_status()
@@ -286,7 +280,8 @@ def test_external_ref_and_order_ids_are_what_the_docs_say(region, tmp_path):
             assert not ledger.has_orders(fresh.plan_key)
             rows = ledger.plan_orders(legacy)
             # (orders of teachers the first plan already enrolled in the same session are blocked)
-            assert len(rows) == len(old.orders) and {r["order_id"] for r in rows} == {o["order_id"] for o in old.orders}
+            assert len(rows) == len(old.orders)
+            assert {r["order_id"] for r in rows} == {o["order_id"] for o in old.orders}
             assert sorted(i["order_id"] for i in listed) == sorted(r["order_id"] for r in rows
                                                                    if r["status"] != "blocked")
             assert_agree(ledger, legacy, db)
@@ -350,16 +345,6 @@ def test_the_same_key_while_the_first_request_still_runs(region, tmp_path, readi
 # ------------------------------------------------------------------------------------------------
 # the ledger on PostgreSQL
 # ------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def postgres():
-    cluster = Postgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-
 
 def test_push_and_check_with_the_ledger_on_postgresql(region, postgres, tmp_path):
     from sqlalchemy import create_engine, inspect, text

@@ -253,6 +253,7 @@ class _Pusher:
             if self.halt.wait(pause):
                 raise _Interrupted("остановлено (interrupted)")
             pause = min(pause * 2, max(self.options.backoff_cap_s, self.options.poll_s))
+            self.ledger.heartbeat(self.plan.plan_key, self.owner)
             self._parallel(pending, self._ask_pending)
 
     def _lane(self, groups: list[list[dict]], work: Callable[[dict], None]) -> None:

@@ -361,6 +361,12 @@ class Ledger:
                 continue
         return self.push_state(plan_key) or {"state": "running", "owner": "?"}
 
+    def heartbeat(self, plan_key: str, owner: str) -> None:
+        """The pusher is alive (while it only asks about pending orders, nothing else says so)."""
+        with self.engine.begin() as connection:
+            connection.execute(update(pushes).where(pushes.c.plan_key == plan_key, pushes.c.owner == owner)
+                               .values(heartbeat_at=utcnow()))
+
     def release(self, plan_key: str, owner: str, state: str, result: dict) -> None:
         with self.engine.begin() as connection:
             connection.execute(update(pushes).where(pushes.c.plan_key == plan_key, pushes.c.owner == owner)
