@@ -175,7 +175,8 @@ def push_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Send the plan's enrolment orders (one per program assignment); run again to resume."""
+    """Send the plan's enrolment orders (one per program assignment); run again to resume. Exit status 3: all
+    sent, some still pending in the registry (run again later: it asks about them)."""
     from marshrut.engine.registry.client import PushOptions, plan_status, push_orders
     from marshrut.engine.registry.ledger import Ledger
 
