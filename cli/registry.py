@@ -122,9 +122,8 @@ def import_command(
 def load_plan(plan: str, bundle: Path | None, database: str, *, need_bundle: bool = True):
     """(PlanOrders or None, plan key): a plan folder (with --bundle) or an API plan id (its region
     comes from the database)."""
-    from marshrut.engine.registry.orders import build_orders, bundle_tables, parse_assignments, read_plan_folder
-
     from marshrut.engine.registry.ledger import Ledger
+    from marshrut.engine.registry.orders import build_orders, bundle_tables, parse_assignments, read_plan_folder
 
     path = Path(plan)
     if path.is_dir():

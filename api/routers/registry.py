@@ -287,8 +287,7 @@ def registry_status(plan_id: str, request: Request, session: SessionDep,
 
 LEDGER_COLUMNS = ["order_id", "teacher_id", "session_id", "registry_session_id", "program_id", "certificate_id",
                   "amount_rub", "status", "reason_code", "reason", "balance_after_rub", "attempts", "http_status",
-                  "created_at",
-                  "first_sent_at", "answered_at"]
+                  "created_at", "first_sent_at", "answered_at"]
 
 
 @router.get("/v1/plans/{plan_id}/registry/orders", response_model=OrdersOut, dependencies=[Viewer],
