@@ -63,6 +63,9 @@ class RegistrySettings(BaseSettings):
     backoff_s: float = Field(0.5, ge=0)
     concurrency: int = Field(4, ge=1, le=64)
     lease_s: float = Field(60.0, gt=0)
+    pending_wait_s: float = Field(30.0, ge=0, description="how long a push keeps asking about pending orders")
+    poll_s: float = Field(1.0, gt=0, description="first pause between asks about pending orders, doubling")
+    retry_after_cap_s: float = Field(120.0, ge=0, description="a longer Retry-After stops the push")
 
 
 class RegistryImportOut(BaseModel):
@@ -202,7 +205,9 @@ def _push_in_background(ledger: Ledger, registry: RegistrySettings, plan_orders)
     try:
         result: PushResult = push_orders(ledger, registry.url, plan_orders, PushOptions(
             api_key=registry.api_key or None, timeout_s=registry.timeout_s, max_attempts=registry.max_attempts,
-            backoff_s=registry.backoff_s, concurrency=registry.concurrency, lease_s=registry.lease_s))
+            backoff_s=registry.backoff_s, concurrency=registry.concurrency, lease_s=registry.lease_s,
+            pending_wait_s=registry.pending_wait_s, poll_s=registry.poll_s,
+            retry_after_cap_s=registry.retry_after_cap_s))
         log.info("registry push of plan %s: %s", plan_orders.plan_key, result.outcome)
     except Exception as error:  # the ledger records the failure; the next call resumes
         log.error("registry push of plan %s failed: %s", plan_orders.plan_key, type(error).__name__)
@@ -219,7 +224,9 @@ def _push_in_background(ledger: Ledger, registry: RegistrySettings, plan_orders)
 def push_plan(plan_id: str, request: Request, session: SessionDep) -> PushStarted:
     """One order per program assignment, id derived from plan, teacher and session. Follow it with
     `GET /v1/plans/{plan_id}/registry`; if it stopped (a 4xx, the registry unavailable), call this
-    again once the cause is fixed: it resumes, never sending an order twice under another id."""
+    again once the cause is fixed: it resumes, never sending an order twice under another id. A
+    push whose orders the registry has not all decided ends with `push.state` `pending`; calling
+    this again later asks the registry about them (`GET /v1/orders/{id}`) without re-sending."""
     registry = RegistrySettings()
     if not registry.url:
         raise HTTPException(503, "Реестр не настроен на сервере (set MARSHRUT_REGISTRY_URL)")
@@ -279,8 +286,8 @@ def registry_status(plan_id: str, request: Request, session: SessionDep,
 
 
 LEDGER_COLUMNS = ["order_id", "teacher_id", "session_id", "registry_session_id", "program_id", "certificate_id",
-                  "amount_rub", "status", "reason_code", "reason", "attempts", "http_status", "created_at",
-                  "first_sent_at", "answered_at"]
+                  "amount_rub", "status", "reason_code", "reason", "balance_after_rub", "attempts", "http_status",
+                  "created_at", "first_sent_at", "answered_at"]
 
 
 @router.get("/v1/plans/{plan_id}/registry/orders", response_model=OrdersOut, dependencies=[Viewer],
