@@ -39,6 +39,16 @@ def _registry_rows(session: Session, region_id: str, plan_ids: list[str]) -> int
     return removed
 
 
+def _checkpoint(session: Session) -> None:
+    """SQLite: the write-ahead log still holds the pages as they were before the delete; copy it into
+    the database file (where secure_delete has zeroed them) and truncate it. Best effort: a reader
+    holding an old snapshot leaves the log until the next checkpoint."""
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        with bind.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
 def erase_region(app, session: Session, region: Region) -> dict:
     """Removes the region and everything made from it, in one transaction; returns the counts."""
     region_id = region.id
@@ -53,6 +63,7 @@ def erase_region(app, session: Session, region: Region) -> dict:
     session.commit()
     app.state.dispatcher.poke()
     erased = {"plans": len(plan_ids), "plan_files": files or 0, "registry_rows": registry}
+    _checkpoint(session)
     for eraser in _erasers:
         for name, count in eraser(region_id, plan_ids).items():
             erased[name] = erased.get(name, 0) + count
@@ -66,6 +77,7 @@ def erase_plan(session: Session, plan: Plan) -> dict:
     session.execute(delete(Plan).where(Plan.id == plan.id))
     session.commit()
     erased = {"plan_files": files, "registry_rows": registry}
+    _checkpoint(session)
     for eraser in _erasers:
         for name, count in eraser("", [plan.id]).items():
             erased[name] = erased.get(name, 0) + count

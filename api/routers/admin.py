@@ -91,7 +91,7 @@ def read_audit(access: AdminAccess, session: SessionDep,
                since: Annotated[dt.datetime | None, Query(description="from this time (UTC) on")] = None,
                until: Annotated[dt.datetime | None, Query(description="before this time (UTC)")] = None,
                action: Annotated[str | None, Query(max_length=64)] = None,
-               after_id: Annotated[int, Query(ge=0, le=2**62, description="records after this id")] = 0,
+               after_id: Annotated[int, Query(ge=0, le=2**31 - 1, description="records after this id")] = 0,
                limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[AuditOut]:
     query = select(AuditRecord).where(AuditRecord.id > after_id)
     if tenant is not None:
@@ -99,7 +99,10 @@ def read_audit(access: AdminAccess, session: SessionDep,
     for bound, op in ((since, "ge"), (until, "lt")):
         if bound is not None:
             if bound.tzinfo is not None:
-                bound = bound.astimezone(dt.UTC).replace(tzinfo=None)
+                try:
+                    bound = bound.astimezone(dt.UTC).replace(tzinfo=None)
+                except OverflowError:  # e.g. 0001-01-01T00:00+14:00
+                    raise HTTPException(422, "Время вне допустимого диапазона (time out of range)") from None
             query = query.where(AuditRecord.at >= bound if op == "ge" else AuditRecord.at < bound)
     if action is not None:
         query = query.where(AuditRecord.action == action)

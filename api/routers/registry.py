@@ -223,10 +223,10 @@ def push_plan(plan_id: str, request: Request, session: SessionDep, access: Plann
     """One order per program assignment, id derived from plan, teacher and session. Follow it with
     `GET /v1/plans/{plan_id}/registry`; if it stopped (a 4xx, the registry unavailable), call this
     again once the cause is fixed: it resumes, never sending an order twice under another id."""
+    plan = get_plan(session, plan_id)  # first: another tenant's plan is a 404 whatever the configuration
     registry = RegistrySettings()
     if not registry.url:
         raise HTTPException(503, "Реестр не настроен на сервере (set MARSHRUT_REGISTRY_URL)")
-    plan = get_plan(session, plan_id)
     if plan.status != "done":
         raise HTTPException(409, f"План ещё не готов (plan is {plan.status})")
     assignments = session.scalar(select(PlanFile.content).where(PlanFile.plan_id == plan.id,
