@@ -32,8 +32,8 @@ def _sessions():
     return engine, session_factory(engine)
 
 
-def _when(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.isoformat(timespec="seconds") + "Z"
+def _when(value: dt.datetime | None, timespec: str = "seconds") -> str | None:
+    return None if value is None else value.isoformat(timespec=timespec) + "Z"
 
 
 @keys_app.command("create")
@@ -59,7 +59,7 @@ def create(
         engine.dispose()
     if as_json:
         typer.echo(json.dumps({"id": made["id"], "key": made["key"], "tenant": made["tenant"], "role": made["role"],
-                               "expires_at": _when(made["expires_at"])}))
+                               "expires_at": _when(made["expires_at"], "milliseconds")}))
         return
     typer.echo(made["key"])
     errors.print(f"key {made['id']}: tenant {made['tenant']}, role {made['role']}, expires "
@@ -81,7 +81,8 @@ def list_command(
         engine.dispose()
     if as_json:
         for row in rows:
-            typer.echo(json.dumps({k: _when(v) if isinstance(v, dt.datetime) else v for k, v in row.items()}))
+            typer.echo(json.dumps({k: _when(v, "milliseconds") if isinstance(v, dt.datetime) else v
+                                   for k, v in row.items()}))
         return
     table = Table(title_justify="left")
     for column in ("id", "tenant", "role", "state", "created", "expires", "revoked"):
