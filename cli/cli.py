@@ -20,7 +20,8 @@ app = typer.Typer(
     help="marshrut (маршрут): индивидуальные образовательные маршруты педагогов — наставники, стажировки и "
          "программы ДПО в пределах мест, расписаний, дорог и бюджетов, с доказанной оценкой оптимальности.\n\n"
          "Individual development routes for teachers, planned optimally within capacities, dates, travel "
-         "and budgets.",
+         "and budgets.\n\nДокументация / documentation: docs/README.md in marshrut's repository (the bundle: "
+         "docs/bundle.md, parameters: docs/parameters.md, plan files: docs/plan-files.md).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -72,7 +73,8 @@ def _load(bundle: Path):
 
 
 @app.command()
-def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")]) -> None:
+def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx (docs/bundle.md)")]
+             ) -> None:
     """Check a region bundle and list every problem (exit status 2 if there are any)."""
     try:
         region, seconds = _load(bundle)
@@ -88,9 +90,10 @@ def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .
 
 @app.command()
 def plan(
-    bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the plan to")],
-    params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters (SPEC §3)")] = None,
+    bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx (docs/bundle.md)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the plan to (docs/plan-files.md)")],
+    params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters "
+                                                                    "(docs/parameters.md)")] = None,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds for the solve")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
 ) -> None:

@@ -99,7 +99,7 @@ def print_reasons(counts: dict) -> None:
 
 def replan(
     plan_dir: PlanArg,
-    changes: Annotated[Path, typer.Option("--changes", "-c", help="JSON file of changes (see engine/changes.py)")],
+    changes: Annotated[Path, typer.Option("--changes", "-c", help="JSON file of changes (format: docs/changes.md in the repository)")],
     bundle: BundleOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the new plan "
                                                                     "(default: PLAN-replan)")] = None,
