@@ -58,6 +58,10 @@ class Access:
     key_id: str | None  # None: the local operator on a loopback server without keys
     address: str | None
     sessions: sessionmaker[Session] | None = field(default=None, repr=False)
+    # the request's own session: the audit writes through it, so that a request never holds two
+    # pooled connections at once (under load, waiting for a second one while holding the first
+    # exhausts the pool)
+    session: Session | None = field(default=None, repr=False)
 
     @property
     def all_tenants(self) -> bool:
@@ -72,19 +76,27 @@ class Access:
 
     def audit(self, action: str, object_type: str | None = None, object_id: str | None = None, *,
               tenant: str | None = None, outcome: str = "ok", detail: dict | None = None) -> None:
-        """Appends one record, in its own transaction (it stays even if the caller's rolls back)."""
-        record(self.sessions, action, tenant=tenant or self.tenant, key_id=self.key_id, role=self.role,
-               object_type=object_type, object_id=object_id, address=self.address, outcome=outcome, detail=detail)
+        """Appends one record and commits. Called after the action's own commit (or before any
+        change), so that the record is the action's outcome and commits nothing else."""
+        record(self.session or self.sessions, action, tenant=tenant or self.tenant, key_id=self.key_id,
+               role=self.role, object_type=object_type, object_id=object_id, address=self.address,
+               outcome=outcome, detail=detail)
 
 
-def record(sessions: sessionmaker[Session], action: str, *, tenant: str, key_id: str | None, role: str | None,
-           object_type: str | None = None, object_id: str | None = None, address: str | None = None,
-           outcome: str = "ok", detail: dict | None = None) -> None:
-    """One audit record. `detail` holds ids and counts only: never a score or a bundle's content."""
+def record(sessions: sessionmaker[Session] | Session, action: str, *, tenant: str, key_id: str | None,
+           role: str | None, object_type: str | None = None, object_id: str | None = None,
+           address: str | None = None, outcome: str = "ok", detail: dict | None = None) -> None:
+    """One audit record, through an open session or a new one. `detail` holds ids and counts only:
+    never a score or a bundle's content."""
+    row = AuditRecord(at=utcnow(), tenant=tenant, key_id=key_id, role=role, action=action, object_type=object_type,
+                      object_id=object_id, address=(address or None), outcome=outcome,
+                      detail=None if detail is None else dumps(detail))
+    if isinstance(sessions, Session):
+        sessions.add(row)
+        sessions.commit()
+        return
     with sessions.begin() as session:
-        session.add(AuditRecord(at=utcnow(), tenant=tenant, key_id=key_id, role=role, action=action,
-                                object_type=object_type, object_id=object_id, address=(address or None),
-                                outcome=outcome, detail=None if detail is None else dumps(detail)))
+        session.add(row)
 
 
 def access_of(session: Session) -> Access:
@@ -157,10 +169,10 @@ def resolve(request: Request, session: Session, settings: Settings, given: str |
     if not given:
         if keys_required(settings, request):
             raise _unauthorized("Нужен ключ API (API key required: X-API-Key header)")
-        return Access("admin", DEFAULT_TENANT, None, address, sessions)
+        return Access("admin", DEFAULT_TENANT, None, address, sessions, session)
     env = _env_key(settings, given)
     if env is not None:
-        return Access(env[0], env[1], env_key_id(given), address, sessions)
+        return Access(env[0], env[1], env_key_id(given), address, sessions, session)
     key = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(given)))
     if key is None:
         raise _unauthorized("Неизвестный ключ API (unknown API key)")
@@ -168,10 +180,11 @@ def resolve(request: Request, session: Session, settings: Settings, given: str |
     refused = "revoked" if key.revoked_at is not None else \
         "expired" if key.expires_at is not None and key.expires_at <= now else None
     if refused:
-        record(sessions, "access.refused", tenant=key.tenant, key_id=key.id, role=key.role, address=address,
+        record(session, "access.refused", tenant=key.tenant, key_id=key.id, role=key.role, address=address,
                outcome=refused, detail={"method": request.method, "path": request.url.path})
         raise _unauthorized(f"Ключ API {'отозван' if refused == 'revoked' else 'истёк'} (API key {refused})")
-    return Access(key.role, key.tenant, key.id, address, sessions)
+    session.commit()  # nothing written: gives the lookup's connection back to the pool until it is needed
+    return Access(key.role, key.tenant, key.id, address, sessions, session)
 
 
 def check_rate(request: Request, access: Access, settings: Settings) -> None:

@@ -160,8 +160,8 @@ def run(clients: int, requests: int, solves: int, max_seconds: float, database_u
                         started = time.perf_counter()
                         try:
                             status = call().status_code
-                        except httpx.HTTPError:
-                            status = 0  # a connection refused or reset: as bad as a 5xx
+                        except httpx.HTTPError as error:  # refused, reset, timed out: as bad as a 5xx
+                            status = type(error).__name__
                         mine.append((kind, status, time.perf_counter() - started))
                 with lock:
                     results.extend(mine)
@@ -188,6 +188,7 @@ def run(clients: int, requests: int, solves: int, max_seconds: float, database_u
         except (ProcessLookupError, PermissionError):
             pass
         log.close()
+        server_log = (work / "server.log").read_text(errors="replace").splitlines()
         shutil.rmtree(work, ignore_errors=True)
 
     codes: dict[str, int] = {}
@@ -195,8 +196,9 @@ def run(clients: int, requests: int, solves: int, max_seconds: float, database_u
         codes[str(status)] = codes.get(str(status), 0) + 1
     report = {"clients": clients, "requests_per_client": requests, "solves": solves, "solve_time_limit_s": solve_seconds,
               "requests": len(results), "wall_seconds": round(wall, 1), "status_codes": codes,
-              "server_errors": sum(1 for _, s, _ in results if s >= 500 or s == 0),
+              "server_errors": sum(1 for _, s, _ in results if isinstance(s, str) or s >= 500),
               "solves_running_at_end": states.count("running"), "solve_states_at_end": states,
+              "server_log_errors": [line[-300:] for line in server_log if " ERROR " in line or "Traceback" in line][:20],
               "load_average": [round(x, 2) for x in os.getloadavg()], "cpus": os.cpu_count(),
               "taken_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     for kind in ("read", "upload"):

@@ -446,3 +446,29 @@ def test_a_database_from_before_tenants_is_upgraded(tmp_path, bundle):
         assert http.get(f"/v1/plans/{plan}/assignments", headers=key_header("v")).status_code == 200
         assert http.get(f"/v1/regions/{region}", headers=key_header("s")).status_code == 404
         assert http.get("/v1/regions", headers=key_header("s")).json() == []
+
+
+def test_a_sweep_is_a_job_that_survives_a_crash_and_can_be_cancelled(tmp_path, bundle):
+    url = f"sqlite:///{tmp_path}/jobs.sqlite"
+    env = {"MARSHRUT_MAX_CONCURRENT_SOLVES": "1"}
+    with Server(url, env=env, log_dir=tmp_path) as first, first.client() as http:
+        region = http.post("/v1/regions", files={"file": ("j.zip", zip_folder(bundle))}).json()["region_id"]
+        plan = http.post("/v1/plans", json={"region_id": region, "params": {"time_limit_s": 1}}).json()["plan_id"]
+        assert wait_for(http, plan)["status"] == "done"
+        sweep = http.post(f"/v1/plans/{plan}/sweep", json={"factors": "0.5x,1x,1.5x", "time_limit_s": 2})
+        assert sweep.status_code == 202, sweep.text
+        job = sweep.json()["plan_id"]
+        running = wait_for(http, job, statuses=("running",), timeout=60)
+        assert running["kind"] == "sweep"
+        first.kill9()
+    with Server(url, env=env, log_dir=tmp_path) as second, second.client() as http:
+        done = wait_for(http, job, timeout=180)
+        assert done["status"] == "done" and done["attempt"] == 2, done
+        points = http.get(f"/v1/plans/{job}/sweep").json()["points"]
+        assert [p["factor"] for p in points] == [0.5, 1.0, 1.5]
+        # a queued or running job is cancelled at once; its result is never written
+        other = http.post(f"/v1/plans/{plan}/sweep", json={"factors": "1x,2x", "time_limit_s": 5}).json()["plan_id"]
+        assert http.delete(f"/v1/plans/{other}").json()["status"] == "cancelled"
+        time.sleep(1.0)
+        assert http.get(f"/v1/plans/{other}").json()["status"] == "cancelled"
+        assert http.get(f"/v1/plans/{other}/sweep").status_code == 409
