@@ -422,20 +422,22 @@ def test_a_client_over_its_rate_gets_429_with_retry_after(tmp_path):
         assert all(http.get("/v1/regions").status_code == 200 for _ in range(10))
 
 
-def test_a_database_from_before_tenants_is_upgraded(tmp_path, bundle):
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_from_before_tenants_is_upgraded(tmp_path, bundle, backend, request):
     """A database made before tenants (no tenant, kind, job columns; no keys, no audit) is upgraded
     in place when the server starts: its regions and plans become the `default` tenant's."""
-    url = f"sqlite:///{tmp_path}/old.sqlite"
+    url = f"sqlite:///{tmp_path}/old.sqlite" if backend == "sqlite" else \
+        request.getfixturevalue("postgres").create_database()
     with Server(url, log_dir=tmp_path) as server, server.client() as http:
         region = http.post("/v1/regions", files={"file": ("old.zip", zip_folder(bundle))}).json()["region_id"]
         plan = http.post("/v1/plans", json={"region_id": region, "params": {"time_limit_s": 1}}).json()["plan_id"]
         assert wait_for(http, plan)["status"] == "done"
     engine = create_engine(url)
     with engine.begin() as connection:  # back to the old schema
-        for statement in ("DROP TABLE api_keys", "DROP TRIGGER audit_log_no_delete", "DROP TRIGGER audit_log_no_update",
-                          "DROP TABLE audit_log", "DROP INDEX ix_regions_tenant", "DROP INDEX ix_plans_tenant",
-                          "ALTER TABLE regions DROP COLUMN tenant", "ALTER TABLE plans DROP COLUMN tenant",
-                          "ALTER TABLE plans DROP COLUMN kind", "ALTER TABLE plans DROP COLUMN job"):
+        for statement in ("DROP TABLE api_keys", "DROP TABLE audit_log", "DROP INDEX ix_regions_tenant",
+                          "DROP INDEX ix_plans_tenant", "ALTER TABLE regions DROP COLUMN tenant",
+                          "ALTER TABLE plans DROP COLUMN tenant", "ALTER TABLE plans DROP COLUMN kind",
+                          "ALTER TABLE plans DROP COLUMN job"):
             connection.execute(text(statement))
     assert "tenant" not in {c["name"] for c in inspect(engine).get_columns("regions")}
     engine.dispose()
