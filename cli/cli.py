@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from marshrut.engine.problems import InputError
+from .keys import keys_app
 from .registry import registry_app
 from .whatif import register as _register_whatif
 
@@ -28,6 +29,7 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Sample regions: generate bundles from seeded presets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(registry_app, name="registry")
+app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
 
