@@ -264,7 +264,8 @@ def _plan_view(session, plan_id: str, teacher_id: str | None = None):
         rows = [row for row in rows if row["teacher_id"] == teacher_id]
     data = region_data(session, plan.region_id)
     params = params_from_dict({k: v for k, v in (loads(plan.params) or {}).items()
-                               if k in ("deficit_threshold", "low_results_priority")})
+                               if k in ("deficit_threshold", "low_results_priority", "training_due_years",
+                                        "training_due_priority")})
     need = need_matrix(data, params)
     cover, where = _cover(data, rows)
     return plan, rows, data, need, cover, where
