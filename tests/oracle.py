@@ -653,6 +653,9 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
     Variables: x[t,a] binary for every (teacher, activity) allowed by the one-pair rules
     (3, 4, 5, forbidden, and one activity alone within max_hours / voucher); y[t,c] in [0, 1]
     with y <= sum w x.  All other rules are linear constraints (schedule: pairwise).
+    With ``min_reached_share`` in ``params`` (``{"low_results": s, "due": s}``), also: of each group's
+    teachers with need (a positive need(t, c)), at least ceil(s * their number) have an assignment
+    (binary z[t] <= sum of t's x); Infeasible when that cannot be.
     Raises Infeasible, or RuntimeError when HiGHS does not prove optimality."""
     ix = _index(bundle)
     p = full_params(params)
@@ -682,8 +685,17 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
             if (t, c) in needs and (t, c) not in ypos and w > 0:
                 ypos[(t, c)] = len(xs) + len(ys)
                 ys.append((t, c))
-    nvar = len(xs) + len(ys)
+    floors = {g: float(v) for g, v in (p.get("min_reached_share") or {}).items() if v}
+    with_need = sorted({t for (t, _c) in needs})
+    members = {"low_results": [t for t in with_need if ix.teachers[t]["low"]],
+               "due": [t for t in with_need if ix.due(t, p)]}
+    floor_teachers = sorted({t for g in floors for t in members[g]})
+    zpos = {t: len(xs) + len(ys) + i for i, t in enumerate(floor_teachers)}
+    nvar = len(xs) + len(ys) + len(zpos)
     if nvar == 0:
+        for g, share in floors.items():
+            if math.ceil(share * len(members[g]) - 1e-9) > 0:
+                raise Infeasible(f"floor {g}: nobody can be reached")
         return 0.0, plan_frame(ix, [])
 
     cvec = np.zeros(nvar)
@@ -751,12 +763,19 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
                 ent.append((i, -w))
         row(ent, -np.inf, 0.0)
 
+    # the floor: z_t <= sum of t's x; sum of z over a group >= ceil(share * its teachers with need)
+    for t, col in zpos.items():
+        row([(col, 1.0)] + [(i, -1.0) for i in by_t.get(t, [])], -np.inf, 0.0)
+    for g, share in floors.items():
+        row([(zpos[t], 1.0) for t in members[g]], math.ceil(share * len(members[g]) - 1e-9), np.inf)
+
     lb = np.zeros(nvar)
     ub = np.ones(nvar)
     for tr in pinned:  # rule 10
         lb[xpos[tr]] = 1.0
     integrality = np.zeros(nvar)
     integrality[:len(xs)] = 1
+    integrality[len(xs) + len(ys):] = 1
     constraints = []
     if lo:
         A = coo_matrix((V, (R, C)), shape=(len(lo), nvar)).tocsr()
