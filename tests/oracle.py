@@ -655,7 +655,8 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
     with y <= sum w x.  All other rules are linear constraints (schedule: pairwise).
     With ``min_reached_share`` in ``params`` (``{"low_results": s, "due": s}``), also: of each group's
     teachers with need (a positive need(t, c)), at least ceil(s * their number) have an assignment
-    (binary z[t] <= sum of t's x); Infeasible when that cannot be.
+    (binary z[t] <= sum of t's x that address one of t's needs: an assignment that helps the teacher
+    in nothing is never made to meet a floor); Infeasible when that cannot be.
     Raises Infeasible, or RuntimeError when HiGHS does not prove optimality."""
     ix = _index(bundle)
     p = full_params(params)
@@ -765,7 +766,8 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
 
     # the floor: z_t <= sum of t's x; sum of z over a group >= ceil(share * its teachers with need)
     for t, col in zpos.items():
-        row([(col, 1.0)] + [(i, -1.0) for i in by_t.get(t, [])], -np.inf, 0.0)
+        helps = [i for i in by_t.get(t, []) if any(w > 0 and (t, c) in needs for c, w in xs[i][1].weights)]
+        row([(col, 1.0)] + [(i, -1.0) for i in helps], -np.inf, 0.0)
     for g, share in floors.items():
         row([(zpos[t], 1.0) for t in members[g]], math.ceil(share * len(members[g]) - 1e-9), np.inf)
 

@@ -221,3 +221,29 @@ def test_floor_parameter_is_checked():
     assert Params().min_reached_share.active() == {}
     assert params_from_dict({"min_reached_share": {"due": 0.9}}).min_reached_share.active() == {"due": 0.9}
     assert math.isclose(Params().training_due_priority, 1.5) and Params().training_due_years == 3
+
+
+@pytest.mark.parametrize("seed", range(10))  # seeds 3, 7, 8, 9: the floor binds and can be met
+def test_large_region_path_meets_a_floor_that_can_be_met(tmp_path, monkeypatch, seed):
+    """The path for regions past the exact MIP's size (displacement, then neighbourhood MIPs), forced on
+    small regions: wherever the exact MILP says the floor can be met, it is met, by a plan within the rules."""
+    from marshrut.engine.solver import floor as floor_module
+
+    monkeypatch.setattr(floor_module, "FULL_MODEL_OPTIONS", 0)
+    monkeypatch.setattr(floor_module, "NEIGHBOURHOOD_OPTIONS", 40)  # several small neighbourhoods
+    rng = np.random.default_rng(960 + seed)
+    folder = random_bundle(960 + seed, tmp_path / "b", teachers=int(rng.integers(12, 20)), tight=0.4,
+                           due_share=0.5)
+    params = {"min_reached_share": {"due": float(rng.choice([0.6, 0.7, 0.8]))}}
+    files = _plan(folder, params)
+    floor = files.summary["fairness"]["floor"]
+    try:
+        exact, _ = exact_optimum(folder, params)
+    except Infeasible:
+        assert not floor["groups"]["due"]["met"]
+        return
+    assert floor["groups"]["due"]["met"], floor
+    assert floor["method"] in ("met by the plan without the floor",
+                               "displacement and neighbourhood MIPs with the floor")
+    assert files.summary["objective"] <= exact + 1e-9
+    assert files.summary["bound"] >= exact - 1e-9

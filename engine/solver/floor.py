@@ -40,6 +40,7 @@ from .mip import MIP_REL_GAP
 FLOOR_SHARE = 0.3  # of a request's time kept for the floor when one is asked for
 FULL_MODEL_OPTIONS = 40_000  # up to this many options, one exact MIP of everything with the floor
 NEIGHBOURHOOD_OPTIONS = 12_000  # options per neighbourhood MIP beyond that
+DISPLACE_TRIES = 8  # a teacher's best options tried by the displacement pass
 OPTIMAL_TOLERANCE = 1e-6
 
 
@@ -93,7 +94,10 @@ def meet_floor(result, deadline: float, on_progress=None):
             if floor_bound is not None:
                 bound = min(bound, floor_bound)
         else:
-            method = "neighbourhood MIPs with the floor"
+            method = "displacement and neighbourhood MIPs with the floor"
+            moved = _displace(inst, groups, chosen, deadline)
+            if _better(inst, groups, moved, chosen):
+                chosen = moved
             chosen, short = _neighbourhoods(inst, groups, chosen, deadline, on_progress)
         topped = greedy(inst, chosen)  # only adds: keeps everyone reached
         if inst.solver_objective(topped) > inst.solver_objective(chosen) + 1e-9:
@@ -230,7 +234,9 @@ def _neighbourhoods(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray
         if len(pool) == 0:
             break  # nobody left who could be reached at all
         batch = rng.permutation(pool)[:batch_size]
-        batch = batch[np.cumsum(option_count[batch]) <= NEIGHBOURHOOD_OPTIONS // 2] if len(batch) > 1 else batch
+        fits = np.cumsum(option_count[batch]) <= NEIGHBOURHOOD_OPTIONS // 2
+        fits[0] = True
+        batch = batch[fits]
         mine = np.isin(opts.teacher, batch)
         wanted_acts = np.unique(opts.activity[mine])
         holders = np.unique(opts.teacher[chosen & np.isin(opts.activity, wanted_acts)])
@@ -253,3 +259,97 @@ def _neighbourhoods(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray
                 continue
         batch_size = max(10, batch_size // 2)
     return chosen, shortfalls(groups, reached(inst, chosen))
+
+
+def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, deadline: float) -> np.ndarray:
+    """A fast pass for large regions: each unreached member of a short group (most valuable first) takes
+    their best option that room can be made for, by taking the seat (and, where the money is short, the
+    budget) from the least valuable assignments of teachers who stay reached or are in no floor group."""
+    opts = inst.options
+    chosen = chosen.copy()
+    residuals = Residuals(inst, chosen)
+    counts = np.bincount(opts.teacher[chosen], minlength=len(inst.need))
+    in_floor = np.zeros(len(inst.need), dtype=bool)
+    for g in groups:
+        in_floor |= g.members
+    value = inst.standalone_value(np.arange(inst.n_options))
+    holders: dict[int, set[int]] = {}
+    payers: dict[int, set[int]] = {}
+    for o in np.flatnonzero(chosen & ~opts.pinned).tolist():
+        holders.setdefault(int(opts.activity[o]), set()).add(o)
+        if inst.budget_rub[o] > 0:
+            payers.setdefault(int(inst.municipality[o]), set()).add(o)
+
+    def removable(o: int) -> bool:
+        v = opts.teacher[o]
+        return counts[v] >= 2 or not in_floor[v]
+
+    def remove(o: int) -> None:
+        chosen[o] = False
+        residuals.capacity[opts.activity[o]] += 1
+        residuals.municipal[inst.municipality[o]] += inst.budget_rub[o]
+        residuals.region += inst.budget_rub[o]
+        counts[opts.teacher[o]] -= 1
+        holders[int(opts.activity[o])].discard(o)
+        payers.get(int(inst.municipality[o]), set()).discard(o)
+
+    def add(o: int) -> None:
+        chosen[o] = True
+        residuals.use(opts.activity[o], inst.municipality[o], inst.budget_rub[o])
+        counts[opts.teacher[o]] += 1
+        holders.setdefault(int(opts.activity[o]), set()).add(o)
+        if inst.budget_rub[o] > 0:
+            payers.setdefault(int(inst.municipality[o]), set()).add(o)
+
+    def money_short(o: int) -> tuple[float, float]:
+        need = float(inst.budget_rub[o])
+        return need - residuals.municipal[inst.municipality[o]], need - residuals.region
+
+    def make_room(o: int) -> list[int]:
+        """Assignments removed so that option o fits (empty if it fits as is); None if it cannot."""
+        removed: list[int] = []
+        if residuals.capacity[opts.activity[o]] <= 0:
+            seats = [h for h in holders.get(int(opts.activity[o]), ()) if removable(h)]
+            if not seats:
+                return None
+            cheapest = min(seats, key=lambda h: value[h])
+            remove(cheapest)
+            removed.append(cheapest)
+        for _ in range(4):  # money: the least valuable per rouble first, in the teacher's municipality
+            municipal, region = money_short(o)
+            if municipal <= 0 and region <= 0:
+                return removed
+            pool = payers.get(int(inst.municipality[o]), set()) if municipal > 0 else \
+                set().union(*payers.values()) if payers else set()
+            pool = [p for p in pool if removable(p) and p not in removed]
+            if not pool:
+                break
+            cheapest = min(pool, key=lambda p: value[p] / max(1.0, float(inst.budget_rub[p])))
+            remove(cheapest)
+            removed.append(cheapest)
+        municipal, region = money_short(o)
+        if municipal <= 0 and region <= 0:
+            return removed
+        for r in removed:
+            add(r)
+        return None
+
+    is_reached = reached(inst, chosen)
+    short = shortfalls(groups, is_reached)
+    wanting = np.zeros(len(inst.need), dtype=bool)
+    for g, s in zip(groups, short):
+        if s:
+            wanting |= g.members & ~is_reached
+    teachers = np.flatnonzero(wanting & (np.diff(opts.first) > 0))
+    best = np.array([value[opts.first[t]:opts.first[t + 1]].max() for t in teachers]) if len(teachers) else []
+    for t in teachers[np.argsort(-np.asarray(best), kind="stable")].tolist():
+        if time.perf_counter() > deadline or not shortfalls(groups, counts > 0).any():
+            break
+        if not any(s and g.members[t] for g, s in zip(groups, shortfalls(groups, counts > 0))):
+            continue
+        mine = np.arange(opts.first[t], opts.first[t + 1])
+        for o in mine[np.argsort(-value[mine], kind="stable")][:DISPLACE_TRIES].tolist():
+            if make_room(o) is not None:
+                add(o)
+                break
+    return chosen
