@@ -99,9 +99,10 @@ def meet_floor(result, deadline: float, on_progress=None):
             if _better(inst, groups, moved, chosen):
                 chosen = moved
             chosen, short = _neighbourhoods(inst, groups, chosen, deadline, on_progress)
-        topped = greedy(inst, chosen)  # only adds: keeps everyone reached
-        if inst.solver_objective(topped) > inst.solver_objective(chosen) + 1e-9:
-            chosen = topped
+        if inst.n_options <= FULL_MODEL_OPTIONS or deadline - time.perf_counter() > 1.0:
+            topped = greedy(inst, chosen)  # only adds: keeps everyone reached
+            if inst.solver_objective(topped) > inst.solver_objective(chosen) + 1e-9:
+                chosen = topped
     objective = inst.objective(chosen)
     bound = max(bound, objective)
     proved = (bound - objective) / max(1.0, abs(bound)) <= OPTIMAL_TOLERANCE
@@ -272,7 +273,6 @@ def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, dead
     in_floor = np.zeros(len(inst.need), dtype=bool)
     for g in groups:
         in_floor |= g.members
-    value = inst.standalone_value(np.arange(inst.n_options))
     holders: dict[int, set[int]] = {}
     payers: dict[int, set[int]] = {}
     for o in np.flatnonzero(chosen & ~opts.pinned).tolist():
@@ -284,7 +284,10 @@ def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, dead
         v = opts.teacher[o]
         return counts[v] >= 2 or not in_floor[v]
 
+    displaced: set[int] = set()
+
     def remove(o: int) -> None:
+        displaced.add(int(opts.teacher[o]))
         chosen[o] = False
         residuals.capacity[opts.activity[o]] += 1
         residuals.municipal[inst.municipality[o]] += inst.budget_rub[o]
@@ -341,6 +344,10 @@ def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, dead
         if s:
             wanting |= g.members & ~is_reached
     teachers = np.flatnonzero(wanting & (np.diff(opts.first) > 0))
+    # What an option is worth alone, for the options that may move: the chosen ones and the wanting teachers'.
+    value = np.zeros(inst.n_options)
+    movable = np.flatnonzero(chosen | np.isin(opts.teacher, teachers))
+    value[movable] = inst.standalone_value(movable)
     best = np.array([value[opts.first[t]:opts.first[t + 1]].max() for t in teachers]) if len(teachers) else []
     for t in teachers[np.argsort(-np.asarray(best), kind="stable")].tolist():
         if time.perf_counter() > deadline or not shortfalls(groups, counts > 0).any():
@@ -352,4 +359,5 @@ def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, dead
             if make_room(o) is not None:
                 add(o)
                 break
-    return chosen
+    # who gave up a seat or money takes what is still open for them (greedy only adds)
+    return greedy(inst, chosen, order=np.array(sorted(displaced), dtype=np.int64)) if displaced else chosen
