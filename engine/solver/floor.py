@@ -40,7 +40,7 @@ from .mip import MIP_REL_GAP
 FLOOR_SHARE = 0.3  # of a request's time kept for the floor when one is asked for
 FULL_MODEL_OPTIONS = 40_000  # up to this many options, one exact MIP of everything with the floor
 NEIGHBOURHOOD_OPTIONS = 12_000  # options per neighbourhood MIP beyond that
-DISPLACE_TRIES = 8  # a teacher's best options tried by the displacement pass
+DISPLACE_TRIES = 8  # a teacher's best options tried by the displacement's first pass
 OPTIMAL_TOLERANCE = 1e-6
 
 
@@ -95,15 +95,18 @@ def meet_floor(result, deadline: float, on_progress=None):
                 bound = min(bound, floor_bound)
         else:
             method = "displacement and neighbourhood MIPs with the floor"
-            moved = _displace(inst, groups, chosen, deadline)
+            moved, displaced = _displace(inst, groups, chosen, deadline)
             if _better(inst, groups, moved, chosen):
                 chosen = moved
-            chosen, short = _neighbourhoods(inst, groups, chosen, deadline, on_progress)
+            else:
+                displaced = np.zeros(0, dtype=np.int64)
+            chosen, short = _neighbourhoods(inst, groups, chosen, deadline, on_progress, displaced)
         if inst.n_options <= FULL_MODEL_OPTIONS or deadline - time.perf_counter() > 1.0:
             topped = greedy(inst, chosen)  # only adds: keeps everyone reached
             if inst.solver_objective(topped) > inst.solver_objective(chosen) + 1e-9:
                 chosen = topped
     objective = inst.objective(chosen)
+    short = shortfalls(groups, reached(inst, chosen))
     bound = max(bound, objective)
     proved = (bound - objective) / max(1.0, abs(bound)) <= OPTIMAL_TOLERANCE
     is_reached = reached(inst, chosen)
@@ -214,8 +217,11 @@ def _full_model(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, de
     return chosen, short, floor_bound
 
 
-def _neighbourhoods(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, deadline: float, on_progress):
-    """Unreached members of short groups, and who holds what they could use, re-planned together."""
+def _neighbourhoods(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, deadline: float, on_progress,
+                    displaced: np.ndarray):
+    """Unreached members of short groups, and who holds what they could use, re-planned together; once the
+    floor is met, the teachers the displacement moved and who holds what they could use (the floor's rows
+    keep it met), to win back objective with the time left."""
     rng = np.random.default_rng(inst.params.seed)
     opts = inst.options
     n_teachers = len(inst.need)
@@ -225,15 +231,18 @@ def _neighbourhoods(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray
     while deadline - time.perf_counter() > 0.5:
         is_reached = reached(inst, chosen)
         short = shortfalls(groups, is_reached)
-        if not short.any():
-            break
-        wanting = np.zeros(n_teachers, dtype=bool)
-        for g, s in zip(groups, short):
-            if s:
-                wanting |= g.members & ~is_reached & has_option
-        pool = np.flatnonzero(wanting)
-        if len(pool) == 0:
-            break  # nobody left who could be reached at all
+        if short.any():
+            wanting = np.zeros(n_teachers, dtype=bool)
+            for g, s in zip(groups, short):
+                if s:
+                    wanting |= g.members & ~is_reached & has_option
+            pool = np.flatnonzero(wanting)
+            if len(pool) == 0:
+                break  # nobody left who could be reached at all
+        else:
+            pool = displaced
+            if len(pool) == 0:
+                break
         batch = rng.permutation(pool)[:batch_size]
         fits = np.cumsum(option_count[batch]) <= NEIGHBOURHOOD_OPTIONS // 2
         fits[0] = True
@@ -262,12 +271,13 @@ def _neighbourhoods(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray
     return chosen, shortfalls(groups, reached(inst, chosen))
 
 
-def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, deadline: float) -> np.ndarray:
+def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray,
+              deadline: float) -> tuple[np.ndarray, np.ndarray]:
     """A fast pass for large regions: each unreached member of a short group (most valuable first) takes
     their best option that room can be made for, by taking the seat (and, where the money is short, the
     budget) from the least valuable assignments of teachers who stay reached or are in no floor group."""
     opts = inst.options
-    chosen = chosen.copy()
+    start, chosen = chosen, chosen.copy()
     residuals = Residuals(inst, chosen)
     counts = np.bincount(opts.teacher[chosen], minlength=len(inst.need))
     in_floor = np.zeros(len(inst.need), dtype=bool)
@@ -349,15 +359,19 @@ def _displace(inst: Instance, groups: list[FloorGroup], chosen: np.ndarray, dead
     movable = np.flatnonzero(chosen | np.isin(opts.teacher, teachers))
     value[movable] = inst.standalone_value(movable)
     best = np.array([value[opts.first[t]:opts.first[t + 1]].max() for t in teachers]) if len(teachers) else []
-    for t in teachers[np.argsort(-np.asarray(best), kind="stable")].tolist():
-        if time.perf_counter() > deadline or not shortfalls(groups, counts > 0).any():
-            break
-        if not any(s and g.members[t] for g, s in zip(groups, shortfalls(groups, counts > 0))):
-            continue
-        mine = np.arange(opts.first[t], opts.first[t + 1])
-        for o in mine[np.argsort(-value[mine], kind="stable")][:DISPLACE_TRIES].tolist():
-            if make_room(o) is not None:
-                add(o)
+    order = teachers[np.argsort(-np.asarray(best), kind="stable")].tolist()
+    for tries in (DISPLACE_TRIES, None):  # each one's best options first; then any option, for those still out
+        for t in order:
+            if time.perf_counter() > deadline or not shortfalls(groups, counts > 0).any():
                 break
+            if counts[t] or not any(s and g.members[t] for g, s in zip(groups, shortfalls(groups, counts > 0))):
+                continue
+            mine = np.arange(opts.first[t], opts.first[t + 1])
+            for o in mine[np.argsort(-value[mine], kind="stable")][:tries].tolist():
+                if make_room(o) is not None:
+                    add(o)
+                    break
     # who gave up a seat or money takes what is still open for them (greedy only adds)
-    return greedy(inst, chosen, order=np.array(sorted(displaced), dtype=np.int64)) if displaced else chosen
+    if displaced:
+        chosen = greedy(inst, chosen, order=np.array(sorted(displaced), dtype=np.int64))
+    return chosen, np.unique(opts.teacher[chosen != start])
