@@ -39,7 +39,8 @@ FILE_COLUMNS: dict[str, tuple[list[str], list[str]]] = {
     "municipalities": (["municipality_id", "name", "lat", "lon"], ["kind", "real", "population"]),
     "roads": (["from_municipality", "to_municipality", "minutes"], []),
     "schools": (["school_id", "name", "municipality_id", "low_results"], ["leader"]),
-    "teachers": (["teacher_id", "school_id", "role", "voucher_rub", "max_hours"], ["association"]),
+    "teachers": (["teacher_id", "school_id", "role", "voucher_rub", "max_hours", "last_training_date"],
+                 ["association"]),
     "diagnostics": (["teacher_id", "competency_id", "score"], []),
     "mentors": (["mentor_id", "teacher_id", "school_id", "capacity", "remote", "stipend_rub", "hours_per_mentee"],
                 ["affiliation"]),
@@ -122,6 +123,26 @@ def _round_to(x, step):
 
 def _iso(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(days.astype("datetime64[D]"), unit="D").astype(object)
+
+
+# Last further training (SPEC §2 v2): a share with no date on record, a share due (trained three or more
+# years before the period's end: 273-FZ art. 47), the rest within the last three years before the period.
+NO_TRAINING_SHARE, DUE_SHARE = 0.05, 0.25
+
+
+def last_training_dates(rng: np.random.Generator, n: int) -> np.ndarray:
+    """ISO dates ('' for none): 5% none; 25% due, uniform over the three years up to and including the
+    day three years before period_end; 70% uniform from the day after that to the day before the period.
+    Drawn from a generator of their own (seeded by (seed, 15)), so the other files do not depend on them."""
+    cutoff = np.datetime64(f"{int(PERIOD_END[:4]) - 3}{PERIOD_END[4:]}")
+    start = np.datetime64(PERIOD_START)
+    u = rng.random(n)
+    due_day = cutoff - rng.integers(0, (cutoff - (cutoff - np.timedelta64(3 * 365, "D"))).astype(int) + 1, n)
+    recent_day = cutoff + 1 + rng.integers(0, (start - 1 - cutoff).astype(int), n)
+    day = np.where(u < NO_TRAINING_SHARE + DUE_SHARE, due_day, recent_day)
+    out = np.datetime_as_string(day, unit="D").astype(object)
+    out[u < NO_TRAINING_SHARE] = ""
+    return out
 
 
 def _weights(rng: np.random.Generator, n: int, lo: float, hi: float) -> np.ndarray:
@@ -333,6 +354,7 @@ def generate_frames(preset: str, seed: int = 0, teachers: int | None = None
         "teacher_id": teacher_ids, "school_id": school_ids[t_school],
         "role": np.where(manager, "manager", "teacher").astype(object),
         "voucher_rub": voucher.astype(np.int64), "max_hours": max_hours.astype(np.int64),
+        "last_training_date": last_training_dates(np.random.default_rng([seed, 15]), N),
         "association": association})
 
     # ---- latent profiles and diagnostics -----------------------------------------------------

@@ -27,7 +27,7 @@ MAX_NUMBER = 1e12
 class Column:
     name: str
     kind: str  # id | text | optional_text | ref | optional_ref | money | count | number | lat | lon
-    #            | bool | score | weight | date | enum
+    #            | bool | score | weight | date | optional_date | enum
     target: str = ""  # for ref: the file whose ids it names
     choices: tuple[str, ...] = ()
 
@@ -71,6 +71,11 @@ SCHEMA: dict[str, tuple[Column, ...]] = {
                              _ref("municipality_id", "municipalities.csv", optional=True)),
     "budgets.csv": (Column("scope", "enum", choices=("region", "municipality")), Column("scope_id", "optional_text"),
                     Column("amount_rub", "money")),
+}
+
+# Optional columns (SPEC §2 v2): checked like the others where the header has them.
+OPTIONAL_COLUMNS: dict[str, tuple[Column, ...]] = {
+    "teachers.csv": (Column("last_training_date", "optional_date"),),
 }
 
 # Files that must hold at least one row; the others may be a header alone.
@@ -182,7 +187,7 @@ class _Checker:
         if file in MUST_HAVE_ROWS and table.empty:
             self.report.add(file, "в файле нет ни одной строки данных", code="empty_file")
         typed = pd.DataFrame(index=table.index)
-        for column in columns:
+        for column in columns + tuple(c for c in OPTIONAL_COLUMNS.get(file, ()) if c.name in table.columns):
             typed[column.name] = self._check_column(file, table[column.name], column)
         self._check_unique_pair(file, table)
         self.tables[file] = typed
@@ -223,7 +228,7 @@ class _Checker:
             wrong = present & ~values.isin(column.choices)
             self._flag(file, name, values, wrong, "допустимые значения: " + ", ".join(column.choices), "bad_value")
             return values
-        if kind == "date":
+        if kind in ("date", "optional_date"):
             parsed = pd.to_datetime(values.where(present), format="%Y-%m-%d", errors="coerce")
             self._flag(file, name, values, present & parsed.isna(), "нужна дата в формате ГГГГ-ММ-ДД", "bad_date")
             return parsed
@@ -283,6 +288,12 @@ class _Checker:
             self._check_session_places()
         if "budgets.csv" in self.tables:
             self._check_budgets()
+        teachers = self.tables.get("teachers.csv")
+        if teachers is not None and "last_training_date" in teachers.columns and self.period is not None:
+            last = teachers["last_training_date"]
+            self._flag("teachers.csv", "last_training_date", self.raw.tables["teachers.csv"]["last_training_date"],
+                       last.notna() & (last > pd.Timestamp(self.period[1])),
+                       f"дата последнего обучения позже конца периода {self.period[1]}", "after_period")
 
     def _check_session_dates(self, file: str) -> None:
         typed, raw = self.tables[file], self.raw.tables[file]
@@ -361,6 +372,8 @@ class _Checker:
             max_hours=t["teachers.csv"]["max_hours"].to_numpy(float),
             scores=_matrix(raw["diagnostics.csv"], "teacher_id", teacher_index, competencies.index,
                            t["diagnostics.csv"]["score"], fill=np.nan),
+            last_training=_days(t["teachers.csv"]["last_training_date"], missing=-1)
+            if "last_training_date" in t["teachers.csv"].columns else None,
         )
         mentors_raw = raw["mentors.csv"]
         mentor_index = {key: i for i, key in enumerate(mentors_raw["mentor_id"])}
@@ -449,9 +462,14 @@ def _indices(values: pd.Series, index: dict[str, int]) -> np.ndarray:
     return values.map(index).fillna(-1).to_numpy(np.int64)
 
 
-def _days(values: pd.Series) -> np.ndarray:
+def _days(values: pd.Series, missing: int | None = None) -> np.ndarray:
+    """Day numbers of parsed dates; `missing` where a date is absent (optional columns only)."""
     epoch = dt.date(1970, 1, 1).toordinal()
-    return (values.to_numpy("datetime64[D]").astype(np.int64) + epoch).astype(np.int64)
+    days = values.to_numpy("datetime64[D]")
+    out = (days.astype(np.int64) + epoch).astype(np.int64)
+    if missing is not None:
+        out[np.isnat(days)] = missing
+    return out
 
 
 def _matrix(table: pd.DataFrame, key: str, key_index: dict[str, int], competency_index: dict[str, int],

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .changes import NewTeacher, with_teachers
+from .needs import deficit_gaps, teacher_priority
 from .options import Activities, allowed_mask, build_activities
 from .params import KINDS, Params
 from .problems import InputError, Problem
@@ -124,10 +125,7 @@ def fit_teacher(region: RegionData, params: Params, plan_teacher: np.ndarray, pl
 
 def _need_row(grown: RegionData, params: Params, t: int) -> np.ndarray:
     """need(t, c) of SPEC §5 for one teacher (need_matrix would compute it for every teacher)."""
-    threshold = params.deficit_threshold
-    gap = np.nan_to_num(np.maximum(0.0, threshold - grown.teachers.scores[t]) / threshold, nan=0.0)
-    low = grown.schools.low_results[grown.teachers.school[t]]
-    return gap * (params.low_results_priority if low else 1.0)
+    return deficit_gaps(grown.teachers.scores[t], params.deficit_threshold) * teacher_priority(grown, params)[t]
 
 
 def _shortlist(acts: Activities, need: np.ndarray, options: np.ndarray, alone: np.ndarray) -> np.ndarray:

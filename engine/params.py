@@ -23,6 +23,19 @@ class AssignmentRef(BaseModel):
     resource_id: str = Field(min_length=1, max_length=200)
 
 
+class ReachedFloor(BaseModel):
+    """`min_reached_share`: per group, the least share (0..1) of its teachers with need to be reached."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    low_results: float | None = Field(None, ge=0, le=1, description="teachers of low_results schools")
+    due: float | None = Field(None, ge=0, le=1, description="teachers due for training (SPEC §3)")
+
+    def active(self) -> dict[str, float]:
+        """The groups with a floor above 0."""
+        return {group: share for group, share in (("low_results", self.low_results), ("due", self.due))
+                if share}
+
+
 class Params(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "deficit_threshold": 70, "low_results_priority": 1.5, "rub_per_point": 100000,
@@ -33,6 +46,10 @@ class Params(BaseModel):
     deficit_threshold: float = Field(70, gt=0, le=100, description="a score below it is a deficit")
     low_results_priority: float = Field(1.5, ge=0, le=1000,
                                         description="need multiplier for teachers of low_results schools")
+    training_due_years: int = Field(
+        3, ge=0, le=100, description="a teacher is due when last_training_date is set and at least this many "
+                                     "calendar years before period_end (273-FZ art. 47: every 3 years)")
+    training_due_priority: float = Field(1.5, ge=0, le=1000, description="need multiplier for due teachers")
     rub_per_point: float = Field(100000, gt=0, le=1e12,
                                  description="roubles that one point of objective is worth (cost penalty)")
     max_travel_minutes: float = Field(180, ge=0, le=1e6, description="longest trip to an in-person activity")
@@ -44,6 +61,10 @@ class Params(BaseModel):
                                         description="assignments the plan must contain")
     forbidden: list[AssignmentRef] = Field(default_factory=list, max_length=1_000_000,
                                            description="assignments the plan must not contain")
+    min_reached_share: ReachedFloor = Field(
+        default_factory=ReachedFloor,
+        description="hard floor per group on the share of its teachers with need who get at least one "
+                    "assignment; met as far as the rules allow, the shortfall and its price reported (extension)")
     workers: int = Field(2, ge=1, le=64, description="solver threads (extension)")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="random seed of the solver (extension)")
     subsolver: Literal["highs", "cp-sat"] = Field(

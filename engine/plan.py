@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .fairness import fairness_dict, left_out_rows, workbook_left_out
 from .clustering import DeficitProfiles, deficit_matrix, profile_table, short_competency_names
 from .options import INTERNSHIP, MENTOR
 from .params import KINDS, Params
@@ -115,7 +116,8 @@ def recomputed_objective(result: Result, assignments: pd.DataFrame) -> float:
                  - assignments["cost_rub"].astype(float).sum() / inst.params.rub_per_point)
 
 
-def summary_dict(result: Result, assignments: pd.DataFrame, profiles: Profiles | None) -> dict:
+def summary_dict(result: Result, assignments: pd.DataFrame, profiles: Profiles | None,
+                 left_out: pd.DataFrame | None = None) -> dict:
     inst = result.instance
     region, acts, params = inst.region, inst.activities, inst.params
     objective = recomputed_objective(result, assignments)
@@ -177,6 +179,8 @@ def summary_dict(result: Result, assignments: pd.DataFrame, profiles: Profiles |
         "progress_history": [_json_safe({"elapsed": round(e.elapsed, 3), "objective": e.objective,
                                          "bound": e.bound, "phase": e.phase}) for e in result.history],
         "profiles": profiles.table if profiles else [],
+        "fairness": fairness_dict(region, params, inst.need, cover, t, floor=result.statistics.get("floor"),
+                                  left_out=left_out),
     }
     return summary
 
@@ -204,15 +208,20 @@ class PlanFiles:
     summary: dict
     clusters: pd.DataFrame
     explanation: object | None = None  # engine.explain.Explanation: why each need is covered or not
+    left_out: pd.DataFrame | None = None  # teachers with need and no assignment, with reasons (engine.fairness)
 
 
 def plan_files(result: Result, profiles: Profiles) -> PlanFiles:
     from .explain import explain_result
 
     assignments = assignments_frame(result)
+    explanation = explain_result(result)
+    inst = result.instance
+    left_out = left_out_rows(inst.region, inst.params, inst.need, assignments["_teacher"].to_numpy(int),
+                             explanation.uncovered)
     return PlanFiles(assignments[ASSIGNMENT_COLUMNS], routes_frame(result, assignments),
-                     summary_dict(result, assignments, profiles), clusters_frame(result.instance.region, profiles),
-                     explain_result(result))
+                     summary_dict(result, assignments, profiles, left_out),
+                     clusters_frame(result.instance.region, profiles), explanation, left_out)
 
 
 def write_plan(files: PlanFiles, out_dir: str | Path) -> Path:
@@ -253,6 +262,8 @@ def write_workbook(files: PlanFiles, path: Path) -> None:
         files.routes.to_excel(writer, sheet_name="routes", index=False)
         files.clusters.to_excel(writer, sheet_name="clusters", index=False)
         profiles.to_excel(writer, sheet_name="profiles", index=False)
+        if files.left_out is not None:
+            pd.DataFrame(workbook_left_out(files.left_out)).to_excel(writer, sheet_name="left_out", index=False)
         for sheet in writer.sheets.values():
             for column in sheet.columns:
                 width = max(len(str(c.value or "")) for c in column[:200])

@@ -57,6 +57,9 @@ class Teachers(Table):
     voucher_rub: np.ndarray  # int64
     max_hours: np.ndarray  # float64
     scores: np.ndarray  # float64 (teachers x competencies), NaN where not measured
+    # Day number of the last further training (optional `last_training_date`, SPEC §2 v2), -1 where
+    # not given; None when the bundle has no such column.
+    last_training: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

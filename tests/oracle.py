@@ -73,6 +73,8 @@ NUMERIC: dict[str, list[str]] = {
     "program_sessions": ["seats"],
     "budgets": ["amount_rub"],
 }
+# Optional columns (SPEC §2 v2): read as "" where the file lacks them.
+OPTIONAL: dict[str, list[str]] = {"teachers": ["last_training_date"]}
 # 0/1 flags; "true"/"false"/"yes"/"no" are read leniently.
 FLAGS = {("schools", "low_results"), ("mentors", "remote")}
 
@@ -93,6 +95,8 @@ _EPS = 1e-6
 DEFAULT_PARAMS: dict = {
     "deficit_threshold": 70,
     "low_results_priority": 1.5,
+    "training_due_years": 3,
+    "training_due_priority": 1.5,
     "rub_per_point": 100000,
     "max_travel_minutes": 180,
     "max_internships": 1,
@@ -148,7 +152,7 @@ def _finish(frames: dict[str, pd.DataFrame], region: dict) -> dict:
         df.columns = [str(c).strip() for c in df.columns]
         for c in df.columns:
             df[c] = df[c].astype(str).str.strip()
-        for c in cols:  # a missing column is a bundle problem; keep the oracle working
+        for c in cols + OPTIONAL.get(name, []):  # a missing column is a bundle problem; keep the oracle working
             if c not in df.columns:
                 df[c] = ""
         for c in NUMERIC.get(name, []):
@@ -336,12 +340,27 @@ class BundleIndex:
             return math.inf
         return float(self.dist[i, j])
 
+    def due(self, t: str, p: dict) -> bool:
+        """SPEC §3: last_training_date set and at least training_due_years before period_end.  Years
+        are counted as a term is (Civil Code art. 192): the anniversary is the same month and day
+        N years later, 28 February for a 29 February in a common year; due when it is <= period_end."""
+        last = _date(self.teachers[t].get("last_training_date", ""))
+        if last is None or self.period_end is None:
+            return False
+        years = int(p["training_due_years"])
+        year = last.year + years
+        day = min(last.day, 28) if (last.month == 2 and last.day == 29
+                                    and not (year % 4 == 0 and (year % 100 != 0 or year % 400 == 0))) else last.day
+        return dt.date(year, last.month, day) <= self.period_end
+
     def need(self, t: str, c: str, p: dict) -> float:
         s = self.diag.get((t, c))
         thr = float(p["deficit_threshold"])
         if s is None or thr <= 0:
             return 0.0
         prio = float(p["low_results_priority"]) if self.teachers[t]["low"] else 1.0
+        if self.due(t, p):
+            prio *= float(p["training_due_priority"])
         return prio * max(0.0, thr - s) / thr
 
     def funded_by(self, t: str, act: Act) -> str:
@@ -635,6 +654,10 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
     Variables: x[t,a] binary for every (teacher, activity) allowed by the one-pair rules
     (3, 4, 5, forbidden, and one activity alone within max_hours / voucher); y[t,c] in [0, 1]
     with y <= sum w x.  All other rules are linear constraints (schedule: pairwise).
+    With ``min_reached_share`` in ``params`` (``{"low_results": s, "due": s}``), also: of each group's
+    teachers with need (a positive need(t, c)), at least ceil(s * their number) have an assignment
+    (binary z[t] <= sum of t's x that address one of t's needs: an assignment that helps the teacher
+    in nothing is never made to meet a floor); Infeasible when that cannot be.
     Raises Infeasible, or RuntimeError when HiGHS does not prove optimality."""
     ix = _index(bundle)
     p = full_params(params)
@@ -664,8 +687,17 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
             if (t, c) in needs and (t, c) not in ypos and w > 0:
                 ypos[(t, c)] = len(xs) + len(ys)
                 ys.append((t, c))
-    nvar = len(xs) + len(ys)
+    floors = {g: float(v) for g, v in (p.get("min_reached_share") or {}).items() if v}
+    with_need = sorted({t for (t, _c) in needs})
+    members = {"low_results": [t for t in with_need if ix.teachers[t]["low"]],
+               "due": [t for t in with_need if ix.due(t, p)]}
+    floor_teachers = sorted({t for g in floors for t in members[g]})
+    zpos = {t: len(xs) + len(ys) + i for i, t in enumerate(floor_teachers)}
+    nvar = len(xs) + len(ys) + len(zpos)
     if nvar == 0:
+        for g, share in floors.items():
+            if math.ceil(share * len(members[g]) - 1e-9) > 0:
+                raise Infeasible(f"floor {g}: nobody can be reached")
         return 0.0, plan_frame(ix, [])
 
     cvec = np.zeros(nvar)
@@ -733,12 +765,20 @@ def exact_optimum(bundle, params=None, time_limit: float = 60) -> tuple[float, p
                 ent.append((i, -w))
         row(ent, -np.inf, 0.0)
 
+    # the floor: z_t <= sum of t's x; sum of z over a group >= ceil(share * its teachers with need)
+    for t, col in zpos.items():
+        helps = [i for i in by_t.get(t, []) if any(w > 0 and (t, c) in needs for c, w in xs[i][1].weights)]
+        row([(col, 1.0)] + [(i, -1.0) for i in helps], -np.inf, 0.0)
+    for g, share in floors.items():
+        row([(zpos[t], 1.0) for t in members[g]], math.ceil(share * len(members[g]) - 1e-9), np.inf)
+
     lb = np.zeros(nvar)
     ub = np.ones(nvar)
     for tr in pinned:  # rule 10
         lb[xpos[tr]] = 1.0
     integrality = np.zeros(nvar)
     integrality[:len(xs)] = 1
+    integrality[len(xs) + len(ys):] = 1
     constraints = []
     if lo:
         A = coo_matrix((V, (R, C)), shape=(len(lo), nvar)).tocsr()
@@ -856,6 +896,14 @@ def bundle_problems(bundle_dir) -> list[str]:
     for n, v in enumerate(b["teachers"]["role"], start=2):
         if v not in ("teacher", "manager"):
             out.append(f"teachers.csv row {n}: role {v!r}")
+    for n, v in enumerate(b["teachers"]["last_training_date"], start=2):
+        if v == "":
+            continue  # optional: no training known
+        last = _date(v)
+        if last is None:
+            out.append(f"teachers.csv row {n}: last_training_date not ISO")
+        elif pe is not None and last > pe:
+            out.append(f"teachers.csv row {n}: last_training_date after period_end")
     fmt = {}
     for n, r in enumerate(b["programs"].to_dict("records"), start=2):
         fmt[r["program_id"]] = r["format"]
@@ -916,12 +964,16 @@ def random_bundle(seed: int, out_dir, *, teachers: int = 10, schools: int = 5,
                   sites: int = 3, sessions_per_site: int = 2, programs: int = 4,
                   sessions_per_program: int = 2, diag_density: float = 0.5,
                   tight: float = 0.5, unreachable: bool | None = None,
-                  window_days: int = 45) -> Path:
+                  window_days: int = 45, due_share: float | None = None) -> Path:
     """Write a small random valid bundle (SPEC §2) to ``out_dir`` and return its path.
 
     ``tight`` in [0, 1]: higher means smaller capacities, seats, budgets, vouchers and hours.
     ``unreachable``: force (True) / forbid (False) a municipality with no roads; None: random.
-    Session dates fall inside a ``window_days`` window of the period so they overlap."""
+    Session dates fall inside a ``window_days`` window of the period so they overlap.
+    ``due_share``: add ``last_training_date`` (SPEC §2 v2): about this share of teachers trained
+    three or more years before period_end (some exactly three years, the boundary), a tenth with
+    no date, the others within three years (some one day short of three years); drawn from a
+    generator of its own, so every other file equals the bundle without it."""
     rng = np.random.default_rng(seed)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -1066,9 +1118,30 @@ def random_bundle(seed: int, out_dir, *, teachers: int = 10, schools: int = 5,
               "teachers": tea, "diagnostics": dia, "mentors": men, "mentor_competencies": mco,
               "sites": sit, "site_competencies": sco, "site_sessions": sse, "programs": prg,
               "program_competencies": pco, "program_sessions": pse, "budgets": bgt}
+    if due_share is not None:
+        tea["last_training_date"] = _training_dates(np.random.default_rng([seed, 15]), pe, teachers,
+                                                    due_share)
     for name, df in frames.items():
-        df = df[FILES[name]]
+        df = df[FILES[name] + [c for c in OPTIONAL.get(name, []) if c in df.columns]]
         df.to_csv(out / f"{name}.csv", index=False, encoding="utf-8")
     (out / "region.json").write_text(json.dumps(region, ensure_ascii=False, indent=1),
                                      encoding="utf-8")
+    return out
+
+
+def _training_dates(rng, period_end: dt.date, n: int, due_share: float) -> list[str]:
+    """Last training dates: '' (none), due ones (some on the three-year boundary) and recent ones."""
+    boundary = period_end.replace(year=period_end.year - 3) if not (
+        period_end.month == 2 and period_end.day == 29) else period_end.replace(year=period_end.year - 3, day=28)
+    out = []
+    for _ in range(n):
+        u = rng.random()
+        if u < 0.1:
+            out.append("")
+        elif u < 0.1 + due_share:
+            back = 0 if rng.random() < 0.3 else int(rng.integers(1, 1500))
+            out.append((boundary - dt.timedelta(days=back)).isoformat())
+        else:
+            fwd = 1 if rng.random() < 0.2 else int(rng.integers(1, 3 * 365))
+            out.append(min(period_end, boundary + dt.timedelta(days=fwd)).isoformat())
     return out

@@ -169,6 +169,10 @@ BAD_INPUTS = [
     ("missing region budget", _no_region_budget, "budgets.csv", None, "missing_region_budget"),
     ("two region budgets", _two_region_budgets, "budgets.csv", None, "duplicate_region_budget"),
     ("session id in both session files", _session_id_in_both, "program_sessions.csv", 2, "duplicate_id"),
+    ("last training date not a date", _set("teachers.csv", "last_training_date", "31.05.2024", 1), "teachers.csv",
+     3, "bad_date"),
+    ("last training date after the period", _set("teachers.csv", "last_training_date", "2099-01-01", 1),
+     "teachers.csv", 3, "after_period"),
     ("control characters in an id", _set("teachers.csv", "teacher_id", "T\x07\x1b[31m"), "teachers.csv", 2,
      "control_chars"),
 ]

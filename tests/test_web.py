@@ -263,6 +263,23 @@ def test_upload_plan_results_and_route(page, server, artifacts) -> None:
     assert page.locator("#map path.trip").count() == len(away)
     assert page.locator("#trips-table tbody tr").count() == len(away)
 
+    # fairness: reached and covered shares by group as in summary.json, municipalities from the least reached
+    fairness = summary["fairness"]
+    for group in ("low_results", "other_schools", "due", "not_due"):
+        for measure, key in (("reached", "reached_share"), ("covered", "need_covered_share")):
+            row = page.locator(f"#fairness-chart g[data-group='{group}'][data-measure='{measure}']")
+            want = fairness[group][key]
+            assert row.get_attribute("data-share") == ("" if want is None else str(want)) or \
+                float(row.get_attribute("data-share")) == pytest.approx(want)
+    assert fairness["due"]["teachers_with_need"] > 0, "the sample carries last_training_date: some are due"
+    shown_muns = page.locator("#fairness-chart g[data-municipality]")
+    assert [shown_muns.nth(i).get_attribute("data-municipality") for i in range(shown_muns.count())] == \
+        [m["municipality_id"] for m in fairness["municipalities"]]
+    assert f"Без назначений осталось {ru_num(fairness['teachers_left_out'], 0)}" in \
+        norm(page.text_content("#fairness-chart"))
+    assert page.input_value("#param-floor_due") == "0"
+    shots.append(shot(page, artifacts, "2d-fairness", "#fairness-figure"))
+
     # deficit profiles
     assert page.locator("#heatmap g.heat-row").count() == len(summary["profiles"])
     first = summary["profiles"][0]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from oracle import FILES
+from oracle import FILES, OPTIONAL
 
 PERIOD = ("2026-09-01", "2027-05-31")
 
@@ -32,7 +32,11 @@ def tiny_bundle(folder: Path, **tables: list[tuple]) -> Path:
     (folder / "region.json").write_text(json.dumps({"name": "Тест", "period_start": PERIOD[0],
                                                     "period_end": PERIOD[1]}, ensure_ascii=False), encoding="utf-8")
     for name, header in HEADERS.items():
-        pd.DataFrame(base.get(name, []), columns=header).to_csv(folder / f"{name}.csv", index=False)
+        rows = base.get(name, [])
+        if rows and max(len(r) for r in rows) > len(header):  # rows carry the optional columns (SPEC §2 v2)
+            header = header + OPTIONAL[name]
+            rows = [tuple(r) + ("",) * (len(header) - len(r)) for r in rows]
+        pd.DataFrame(rows, columns=header).to_csv(folder / f"{name}.csv", index=False)
     return folder
 
 

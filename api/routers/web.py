@@ -77,8 +77,8 @@ TEMPLATE: dict[str, tuple[tuple[str, ...], tuple]] = {
     "municipalities": (("municipality_id", "name", "lat", "lon"), ("MUN01", "г. Томск", 56.48458, 84.948158)),
     "roads": (("from_municipality", "to_municipality", "minutes"), ("MUN01", "MUN02", 17)),
     "schools": (("school_id", "name", "municipality_id", "low_results"), ("S0001", "МАОУ СОШ № 1", "MUN01", 0)),
-    "teachers": (("teacher_id", "school_id", "role", "voucher_rub", "max_hours"), ("T000001", "S0001", "teacher",
-                                                                                   20000, 144)),
+    "teachers": (("teacher_id", "school_id", "role", "voucher_rub", "max_hours", "last_training_date"),
+                 ("T000001", "S0001", "teacher", 20000, 144, "2023-04-15")),
     "diagnostics": (("teacher_id", "competency_id", "score"), ("T000001", "fl_reading", 55)),
     "mentors": (("mentor_id", "teacher_id", "school_id", "capacity", "remote", "stipend_rub", "hours_per_mentee"),
                 ("MEN001", "", "S0002", 3, 0, 10000, 18)),
@@ -275,7 +275,8 @@ def _plan_view(session, plan_id: str, teacher_id: str | None = None):
         rows = [row for row in rows if row["teacher_id"] == teacher_id]
     data = region_data(session, plan.region_id)
     params = params_from_dict({k: v for k, v in (loads(plan.params) or {}).items()
-                               if k in ("deficit_threshold", "low_results_priority")})
+                               if k in ("deficit_threshold", "low_results_priority", "training_due_years",
+                                        "training_due_priority")})
     need = need_matrix(data, params)
     cover, where = _cover(data, rows)
     return plan, rows, data, need, cover, where

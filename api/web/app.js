@@ -356,6 +356,16 @@ const PARAMS = [
     hint: "Сессий программ повышения квалификации, оплачиваемых из сертификата педагога." },
   { key: "mentor_from_other_school", label: "Наставник только из другой школы", def: true, type: "checkbox",
     hint: "Наставник не наставляет педагогов своей школы." },
+  { key: "training_due_years", label: "Срок повышения квалификации, лет", def: 3, min: 0, max: 100, step: 1,
+    hint: "Педагог, обучавшийся последний раз столько лет назад или раньше (к концу периода), идёт в первую очередь (273-ФЗ, ст. 47)." },
+  { key: "training_due_priority", label: "Приоритет педагогов с истёкшим сроком", def: 1.5, min: 0, max: 1000, step: "any",
+    hint: "Во сколько раз потребность такого педагога весит больше." },
+  { key: "floor_due", nest: ["min_reached_share", "due"], label: "Охватить педагогов с истёкшим сроком, не меньше %",
+    def: 0, min: 0, max: 100, step: "any", scale: 0.01,
+    hint: "Жёсткая нижняя граница доли охваченных (0 — не задана). Если её не достичь, план скажет почему и во что она обходится." },
+  { key: "floor_low_results", nest: ["min_reached_share", "low_results"],
+    label: "Охватить педагогов школ с низкими результатами, не меньше %", def: 0, min: 0, max: 100, step: "any", scale: 0.01,
+    hint: "Доля педагогов с дефицитами из школ «500+» (ШНОР), получивших хотя бы одно назначение (0 — не задана)." },
 ];
 
 function buildParams() {
@@ -394,9 +404,11 @@ function resetParams() {
 
 function fillParams(params) {
   for (const p of PARAMS) {
-    if (!(p.key in params)) continue;
+    const value = p.nest ? (params[p.nest[0]] || {})[p.nest[1]] : params[p.key];
+    if (value == null && p.nest) { $("#param-" + p.key).value = paramText(p.def); continue; }
+    if (value == null) continue;
     const input = $("#param-" + p.key);
-    if (p.type === "checkbox") input.checked = !!params[p.key]; else input.value = paramText(params[p.key]);
+    if (p.type === "checkbox") input.checked = !!value; else input.value = paramText(p.scale ? value / p.scale : value);
   }
   const refs = (list) => (Array.isArray(list) ? list.map((r) => `${r.teacher_id}; ${r.kind}; ${r.resource_id}`).join("\n") : "");
   $("#pinned").value = refs(params.pinned);
@@ -435,6 +447,8 @@ function readParams() {
     } else if ((p.min != null && value < p.min) || (p.max != null && value > p.max)) {
       problems.push({ file: "params", column: p.key, value: input.value, code: "out_of_range",
                       message: `«${p.label}»: ` + (p.max != null ? `от ${paramText(p.min)} до ${paramText(p.max)}` : `не меньше ${paramText(p.min)}`) });
+    } else if (p.nest) {
+      if (value > 0) (params[p.nest[0]] = params[p.nest[0]] || {})[p.nest[1]] = value * p.scale;
     } else params[p.key] = value;
   }
   params.pinned = parseRefs($("#pinned").value, "pinned", problems);
@@ -452,7 +466,7 @@ function renderPlanProblems(body) {
       return [(ref[1] === "pinned" ? "Обязательно включить" : "Не включать") + (ref[3] ? ` (${ref[3]})` : ""), line];
     }
     const key = (p.column || "").replace(/^params\./, "");
-    const param = PARAMS.find((x) => x.key === key);
+    const param = PARAMS.find((x) => x.key === key || (x.nest && x.nest.join(".") === key));
     return [param ? param.label : p.column, p.row];
   };
   const rows = (body.problems || []).map((p) => h("tr", {},
@@ -918,6 +932,8 @@ async function loadResults(plan) {
   chart("need", $("#need-chart"), () => renderNeed(summary));
   chart("capacity", $("#capacity-chart"), () => renderCapacity(summary));
   chart("spending", $("#spending-chart"), () => renderSpending(summary));
+  $("#fairness-figure").hidden = !summary.fairness;
+  if (summary.fairness) chart("fairness", $("#fairness-chart"), () => renderFairness(summary.fairness));
   const competencies = state.map ? state.map.competencies
     : Object.keys(summary.need_by_competency || {}).map((id) => ({ competency_id: id, name: id, short_name: id }));
   chart("heatmap", $("#heatmap"), () => renderHeatmap($("#heatmap"), summary.profiles || [], competencies));
@@ -994,6 +1010,45 @@ function renderNeed(sm) {
   const box = $("#need-chart");
   renderBars(box, rows, { scale: "common", label: "Закрыто потребности: всего и по компетенциям" });
   box.append(h("p", { class: "hint", text: "Серая полоса — потребность (сумма дефицитов педагогов с учётом приоритета), зелёная — закрытая планом часть." }));
+}
+
+/** Who is left out: reached and covered shares of low-results vs other schools, due vs not due teachers, and
+ *  municipalities from the least reached; the floor (min_reached_share) and its price when one was asked. */
+function renderFairness(fair) {
+  const share = (x) => (x == null ? "—" : fmt.pct(x));
+  const pair = (label, g, key, gapAfter) => [
+    { label: `${label}: охвачено`, value: g.reached, total: g.teachers_with_need, color: "var(--primary)",
+      text: `${fmt.int(g.reached)} из ${fmt.int(g.teachers_with_need)} · ${share(g.reached_share)}`,
+      data: { group: key, measure: "reached", share: g.reached_share ?? "" } },
+    { label: `${label}: закрыто потребности`, value: g.need_covered, total: g.need_total, gapAfter,
+      text: `${fmt.num(g.need_covered, 1)} из ${fmt.num(g.need_total, 1)} · ${share(g.need_covered_share)}`,
+      data: { group: key, measure: "covered", share: g.need_covered_share ?? "" } },
+  ];
+  const rows = [
+    ...pair("Школы с низкими результатами", fair.low_results, "low_results"),
+    ...pair("Остальные школы", fair.other_schools, "other_schools", true),
+    ...pair("Срок обучения истёк", fair.due, "due"),
+    ...pair("Срок не истёк", fair.not_due, "not_due", true),
+    ...(fair.municipalities || []).map((m) => ({
+      label: state.munNames[m.municipality_id] || m.name || m.municipality_id, value: m.reached, total: m.teachers_with_need,
+      text: `охват ${share(m.reached_share)} · закрыто ${share(m.need_covered_share)}`,
+      tooltip: `${m.name}: охвачено ${fmt.int(m.reached)} из ${fmt.int(m.teachers_with_need)}; закрыто ${fmt.num(m.need_covered, 2)} из ${fmt.num(m.need_total, 2)}`,
+      data: { municipality: m.municipality_id, share: m.reached_share } })),
+  ];
+  const box = $("#fairness-chart");
+  renderBars(box, rows, { label: "Охват и закрытая потребность по группам и муниципалитетам" });
+  const notes = [`Без назначений осталось ${fmt.int(fair.teachers_left_out)} из ${fmt.int(fair.teachers_with_need)} педагогов с дефицитами` +
+                 " (список с причинами — лист left_out в plan.xlsx). Муниципалитеты — от наименее охваченного."];
+  const floor = fair.floor;
+  if (floor) {
+    for (const [name, g] of Object.entries(floor.groups || {})) {
+      const what = name === "due" ? "с истёкшим сроком" : "школ с низкими результатами";
+      notes.push(`Нижняя граница охвата педагогов ${what}: ${fmt.pct(g.share)} (${fmt.int(g.target)} чел.) — ` +
+                 (g.met ? `выполнена, охвачено ${fmt.int(g.reached)}` : `не достижима: охвачено ${fmt.int(g.reached)}, не хватает ${fmt.int(g.shortfall)}`));
+    }
+    notes.push(`Цена границы: целевая функция ниже на ${fmt.num(floor.price, 3)} (не больше ${fmt.num(floor.price_at_most, 3)}).`);
+  }
+  for (const text of notes) box.append(h("p", { class: "hint", text }));
 }
 
 function renderCapacity(sm) {
