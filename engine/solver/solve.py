@@ -77,8 +77,13 @@ class Result:
 
     @property
     def plan(self) -> PlanArrays:
-        idx = np.flatnonzero(self.chosen)
-        return PlanArrays(self.instance.options.teacher[idx], self.instance.options.activity[idx])
+        """The plan over the region's activities (`activities`): pooled ones split back."""
+        return self.instance.real_plan(self.chosen)
+
+    @property
+    def activities(self):
+        """The region's activities, which `plan` indexes."""
+        return self.instance.real_activities
 
 
 class _Tracker:
@@ -113,9 +118,10 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tracker = _Tracker(started, on_progress)
-    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus)
+    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=True)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
+                   "pooled_activities": inst.pools.n_pooled if inst.pools else 0,
                    "options_seconds": round(tracker.elapsed(), 3)}
 
     chosen = greedy(inst)
@@ -185,8 +191,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
         chosen = topped
     objective = inst.objective(chosen)
     bound = max(bound, objective)  # the bound is proved >= any feasible objective; guards rounding
-    broken = violations(region, params, inst.activities,
-                        PlanArrays(inst.options.teacher[chosen], inst.options.activity[chosen]))
+    broken = violations(region, params, inst.real_activities, inst.real_plan(chosen))
     if broken:  # a bug, never the user's fault: do not hand out a plan that breaks a rule
         raise RuntimeError("plan breaks rules: " + "; ".join(broken[:5]))
     status = "OPTIMAL" if _proved(objective, bound) else "FEASIBLE"
