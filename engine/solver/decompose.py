@@ -22,10 +22,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+from scipy.optimize import Bounds, LinearConstraint, milp
 
 from .greedy import Residuals
 from .instance import Instance
+from .master import WarmMaster
 from .routes import RoutePricer
 
 # Pricing effort: per teacher, the search stops after this many nodes (her bound is then what is left
@@ -145,6 +146,7 @@ class Decomposition:
         self.best_routes: np.ndarray | None = None  # each teacher's best route at the best duals
         self.last_duals: Duals | None = None
         self.teachers_with_pins = np.unique(inst.options.teacher[inst.options.pinned])
+        self._lp: WarmMaster | None = None  # the master LP, built at its first solve
 
     @property
     def n_columns(self) -> int:
@@ -177,6 +179,8 @@ class Decomposition:
             self._keys.discard(self._routes[j])
         self._routes = [r for r, gone in zip(self._routes, mask) if not gone]
         self.x = self.x[~mask[:len(self.x)]]
+        if self._lp is not None:
+            self._lp.delete(mask)
 
     def _columns(self):
         lengths = np.fromiter((len(r) for r in self._routes), dtype=np.int64, count=len(self._routes))
@@ -241,34 +245,23 @@ class Decomposition:
         return restricted, Duals.from_rows(inst, master.tags[1:], lam)
 
     def solve_master(self, time_limit: float) -> tuple[float, Duals]:
-        """The master LP (HiGHS through SciPy): its value and its row prices."""
+        """The master LP (engine.solver.master: one HiGHS model, warm-started): its value and row prices."""
         inst = self.inst
         if not self._routes:  # no route is worth anything at any prices: the empty plan is optimal
             return 0.0, Duals.zero(inst)
-        master = self._master()
-        value, matrix, upper, lower = master.value, master.matrix, master.upper, master.lower
-        pinned_rows = np.isfinite(lower)
-        # linprog wants A_ub x <= b and A_eq x = b: teachers with pins take exactly one route.
-        a_ub, b_ub = matrix[~pinned_rows], upper[~pinned_rows]
-        a_eq, b_eq = (matrix[pinned_rows], upper[pinned_rows]) if pinned_rows.any() else (None, None)
-        # Interior point: on masters of tens of thousands of teachers it is about twice as fast as dual
-        # simplex, which SciPy cannot warm-start anyway. Any prices are valid for the bound.
-        result = linprog(-value, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None),
-                         method="highs-ipm", options={"time_limit": max(0.1, time_limit)})
-        if result.x is None or result.ineqlin is None:
+        if self._lp is None:
+            self._lp = WarmMaster(inst, self.teachers_with_pins)
+        self._lp.add(self._routes[self._lp.n_columns:])
+        value, x, reduced, capacity, municipal, region = self._lp.solve(time_limit)
+        if x is None:
             return float("nan"), Duals.zero(inst)
-        self.x = np.asarray(result.x)
-        reduced = value + a_ub.T @ np.asarray(result.ineqlin.marginals)
-        if a_eq is not None:
-            reduced += a_eq.T @ np.asarray(result.eqlin.marginals)
-        excess = len(value) - COLUMNS_PER_TEACHER * len(inst.need)
+        self.x = x
+        excess = len(x) - COLUMNS_PER_TEACHER * len(inst.need)
         if excess > 0:
-            unused = np.flatnonzero((self.x <= 1e-9) & (reduced < -1e-6))
+            unused = np.flatnonzero((x <= 1e-9) & (reduced < -1e-6))
             worst = unused[np.argsort(reduced[unused])[:excess]]
-            self._drop(np.isin(np.arange(len(value)), worst))
-        prices = np.zeros(len(upper))
-        prices[~pinned_rows] = np.maximum(0.0, -np.asarray(result.ineqlin.marginals))
-        return -float(result.fun), Duals.from_rows(inst, master.tags[1:], prices[master.n_convexity:])
+            self._drop(np.isin(np.arange(len(x)), worst))
+        return value, Duals(capacity.copy(), municipal, region)
 
     def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE):
         """L at these prices (a proof) and each teacher's best route; keeps the best bound found."""
