@@ -19,6 +19,7 @@ TWO = dict(teachers=[("T1", "S1", "teacher", 50000, 144), ("T2", "S1", "teacher"
 
 def _explain(folder, **params):
     params.setdefault("time_limit_s", 10)
+    params.setdefault("gap_limit", 0.0)
     result = solve(load_bundle(folder), Params(**params))
     assert result.status == "OPTIMAL"
     return result, explain_result(result)

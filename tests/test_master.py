@@ -80,3 +80,29 @@ def test_warm_master_matches_a_cold_solve_round_after_round(tmp_path, seed):
         assert bound >= value - 1e-6
         if decomposition.add(routes) == 0:
             break
+
+
+def test_gap_limit_is_a_param_between_0_and_1():
+    assert Params().gap_limit == 1e-4
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError):
+            Params(gap_limit=bad)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_solve_stops_once_proved_within_the_gap_limit(tmp_path, seed):
+    from oracle import exact_optimum
+
+    from marshrut.engine.solver.solve import solve
+
+    folder = random_bundle(300 + seed, tmp_path / "b", teachers=25, tight=0.6)
+    region = load_bundle(folder)
+    exact, _ = exact_optimum(folder, {})
+    loose = solve(region, Params(time_limit_s=20, gap_limit=0.5))
+    assert loose.gap <= 0.5 + 1e-12
+    assert loose.bound >= exact - 1e-9 and loose.objective <= exact + 1e-9
+    # Within half of the bound from the start: no neighbourhood search was needed, nor a second round.
+    assert "lns_moves" not in loose.statistics
+    assert loose.statistics["decomposition_rounds"] <= 1
+    tight = solve(region, Params(time_limit_s=20, gap_limit=0.0))
+    assert tight.objective == pytest.approx(exact, abs=1e-6)

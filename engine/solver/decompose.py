@@ -273,8 +273,10 @@ class Decomposition:
         return bound, routes, int((~exact).sum())
 
     def run(self, start: np.ndarray, time_limit: float, on_round: Callable[[Round], None] | None = None,
-            max_rounds: int = 200, should_stop: Callable[[], bool] | None = None) -> list[Round]:
-        """Column generation from the routes of `start` (a plan) and of each teacher's best route alone.
+            max_rounds: int = 200, should_stop: Callable[[], bool] | None = None,
+            gap_limit: float = 0.0) -> list[Round]:
+        """Column generation from the routes of `start` (a plan) and of each teacher's best route alone;
+        stops early once the bound proves `start` within `gap_limit` (SPEC's relative gap).
 
         In big regions the first rounds solve the master by its smoothed dual (cheap, rough prices while
         the routes known are few), then switch to the LP over the routes that mattered, whose prices
@@ -285,6 +287,8 @@ class Decomposition:
         self.add(routes)
         rounds: list[Round] = []
         smooth = len(self.inst.need) > EXACT_MASTER_TEACHERS
+        incumbent = self.inst.solver_objective(start)
+        alpha = SMOOTHING
         while len(rounds) < max_rounds:
             elapsed = time.perf_counter() - started
             left = time_limit - elapsed
@@ -304,9 +308,11 @@ class Decomposition:
             if rounds and self.best_duals is not None:
                 # Wentges smoothing: price between the best prices so far and the master's, which
                 # swing wildly while the master knows few routes; fall back to the master's if that
-                # finds nothing new.
-                bound, routes, inexact = self.price(self.best_duals.toward(duals, 1 - SMOOTHING))
+                # finds nothing new. The weight of the best prices adjusts itself (below).
+                centre = self.best_duals
+                bound, routes, inexact = self.price(centre.toward(duals, 1 - alpha))
                 new = self.add(routes)
+                alpha = self._smoothing(alpha, centre, duals, routes)
                 if new == 0:
                     bound, routes, inexact = self.price(duals)
                     new = self.add(routes)
@@ -321,12 +327,32 @@ class Decomposition:
             # Converged: the bound is the master's value but for the search tolerance. (The smoothed
             # master's value only estimates the LP's: there convergence means switching to the LP.)
             slack = TOLERANCE * float(self.inst.need.sum()) + 1e-6 * max(1.0, abs(master))
+            if (self.best_bound - incumbent) / max(1.0, abs(self.best_bound)) <= gap_limit:
+                break  # the plan at hand is proved good enough
             if new == 0 or self.best_bound - master <= slack:
                 if not smooth:
                     break
                 smooth = False
                 self._drop_unused()
         return rounds
+
+    def _smoothing(self, alpha: float, centre: Duals, master: Duals, routes: np.ndarray) -> float:
+        """Self-adjusting Wentges smoothing (Pessoa, Sadykov, Uchoa and Vanderbeck 2018, section 3): the
+        subgradient of L at the prices just priced says whether L still falls from the centre towards the
+        master's prices. If it does, the step was too timid: less weight on the centre; if it rises, the
+        step went too far: more. Only the prices priced change; any of them gives a valid bound."""
+        inst = self.inst
+        idx = np.flatnonzero(routes)
+        seats = np.bincount(inst.options.activity[idx], minlength=len(inst.activities))
+        spent = np.bincount(inst.municipality[idx], weights=inst.budget_rub[idx],
+                            minlength=len(inst.region.municipalities))
+        limits = inst.region.budgets.municipality_rub
+        slope = float((inst.activities.capacity - seats) @ (master.capacity - centre.capacity)
+                      + (np.where(limits > 0, limits, 0) - spent) @ (master.municipal - centre.municipal)
+                      + (inst.region.budgets.region_rub - spent.sum()) * (master.region - centre.region))
+        if slope < 0:  # L falls on towards the master's prices
+            return max(0.0, alpha - 0.1)
+        return min(0.99, alpha + 0.1 * (1 - alpha))
 
     def _drop_unused(self) -> None:
         """Drops the routes the (smoothed) master gave no weight, but for those found since it was solved."""
