@@ -122,3 +122,22 @@ def test_split_keeps_a_mentor_teacher_off_her_own_member(tmp_path):
         assert not (real.mentor_teacher[plan.activity] == plan.teacher).any()
         tried += 1
     assert tried > 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_worthwhile_options_are_those_of_positive_value_alone_and_pins(tmp_path, seed):
+    folder = pooled_bundle(seed, tmp_path / "b", teachers=15)
+    region = load_bundle(folder)
+    everything = Instance.build(region, Params(rub_per_point=2e4))
+    ref = {"teacher_id": region.teachers.ids[int(everything.options.teacher[0])], "kind": "program",
+           "resource_id": region.program_sessions.ids[0]}
+    for params in (Params(rub_per_point=2e4), Params(rub_per_point=2e4, pinned=[ref])):
+        try:
+            inst = Instance.build(region, params, worthwhile=True)
+        except Exception:  # the pin breaks a rule in this bundle: nothing to compare
+            continue
+        value = inst.standalone_value(np.arange(inst.n_options))
+        assert ((value > 0) | inst.options.pinned).all()
+        full = Instance.build(region, params)
+        kept = full.standalone_value(np.arange(full.n_options)) > 0
+        assert inst.n_options == int((kept | full.options.pinned).sum())

@@ -43,9 +43,10 @@ class Instance:
 
     @classmethod
     def build(cls, region: RegionData, params: Params, keep: list | None = None,
-              keep_bonus: float = 0.0, pool: bool = False) -> "Instance":
+              keep_bonus: float = 0.0, pool: bool = False, worthwhile: bool = False) -> "Instance":
         """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept. `pool`: pool
-        interchangeable activities (same optimum, fewer options; see engine.solver.pools)."""
+        interchangeable activities (same optimum, fewer options; see engine.solver.pools). `worthwhile`: only
+        options of positive value alone, pinned and kept ones aside (same optimum; engine.options)."""
         activities = build_activities(region)
         pools = None
         if pool:
@@ -53,7 +54,7 @@ class Instance:
             alone = {a for a in (activities.lookup(r.kind, r.resource_id) for r in named) if a is not None}
             activities, pools = pool_activities(activities, alone)
         need = need_matrix(region, params)
-        options = build_options(region, params, activities, need, extra=keep)
+        options = build_options(region, params, activities, need, extra=keep, worthwhile=worthwhile)
         act = options.activity
         bonus = np.zeros(len(options))
         if keep and keep_bonus > 0:

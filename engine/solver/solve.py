@@ -118,7 +118,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tracker = _Tracker(started, on_progress)
-    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=True)
+    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=True, worthwhile=True)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
                    "pooled_activities": inst.pools.n_pooled if inst.pools else 0,
