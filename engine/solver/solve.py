@@ -138,7 +138,8 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     decomposition = Decomposition(inst)
     remaining = deadline - time.perf_counter()
     rounds = decomposition.run(chosen, time_limit=DECOMPOSITION_SHARE * remaining,
-                               on_round=lambda r: tracker.update("decomposition", None, r.bound),
+                               on_round=lambda _: tracker.update("decomposition", None,
+                                                                 decomposition.best_bound),
                                should_stop=should_stop, gap_limit=params.gap_limit)
     bound = decomposition.best_bound
     stats.update(decomposition_rounds=len(rounds), decomposition_columns=decomposition.n_columns,
