@@ -313,9 +313,12 @@ class Decomposition:
             self._drop(np.isin(np.arange(len(x)), worst))
         return value, Duals(capacity.copy(), municipal, region)
 
-    def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE):
-        """L at these prices (a proof) and each teacher's best route; keeps the best bound found."""
-        z, exact, routes = self.pricer(self.inst.solver_cost + duals.option_price(self.inst), node_limit, tolerance)
+    def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE,
+              deadline: float | None = None):
+        """L at these prices (a proof) and each teacher's best route; keeps the best bound found. Past the
+        deadline, teachers not yet searched count with a bound found without search (RoutePricer)."""
+        z, exact, routes = self.pricer(self.inst.solver_cost + duals.option_price(self.inst), node_limit, tolerance,
+                                       deadline=deadline)
         bound = duals.value_of_limits(self.inst) + float(z.sum())
         bound += 1e-9 * max(1.0, abs(bound))  # floating-point safety margin
         if bound < self.best_bound:
@@ -333,10 +336,11 @@ class Decomposition:
         the routes known are few), then switch to the LP over the routes that mattered, whose prices
         are the ones that close the bound and whose solution is nearly a plan."""
         started = time.perf_counter()
+        deadline = started + time_limit  # a pricing that reaches it stops (RoutePricer's deadline)
         self.add(start)
         # The first prices are read off the start plan (Duals.of_plan): a first bound that already
         # prices its scarcity, and routes that avoid what it filled.
-        _, routes, _ = self.price(Duals.of_plan(self.inst, start), node_limit=FIRST_NODE_LIMIT)
+        _, routes, _ = self.price(Duals.of_plan(self.inst, start), node_limit=FIRST_NODE_LIMIT, deadline=deadline)
         self.add(routes)
         first_pricing = time.perf_counter() - started
         rounds: list[Round] = []
@@ -368,14 +372,15 @@ class Decomposition:
                 # The first round searches less deep: its prices are still rough, and a round cannot be cut.
                 nodes = NODE_LIMIT if rounds else FIRST_NODE_LIMIT
                 centre = self.best_duals
-                bound, routes, inexact = self.price(centre.toward(duals, 1 - alpha), node_limit=nodes)
+                bound, routes, inexact = self.price(centre.toward(duals, 1 - alpha), node_limit=nodes,
+                                                    deadline=deadline)
                 new = self.add(routes)
                 alpha = self._smoothing(alpha, centre, duals, routes)
                 if new == 0:
-                    bound, routes, inexact = self.price(duals, node_limit=nodes)
+                    bound, routes, inexact = self.price(duals, node_limit=nodes, deadline=deadline)
                     new = self.add(routes)
             else:
-                bound, routes, inexact = self.price(duals, node_limit=FIRST_NODE_LIMIT)
+                bound, routes, inexact = self.price(duals, node_limit=FIRST_NODE_LIMIT, deadline=deadline)
                 new = self.add(routes)
             now = time.perf_counter()
             rounds.append(Round(now - started, self.n_columns, master, bound, inexact,
