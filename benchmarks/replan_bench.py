@@ -55,7 +55,7 @@ def _changed(before: set, after: set) -> dict:
 
 def _check(result) -> None:
     plan = result.plan
-    broken = violations(result.instance.region, result.instance.params, result.instance.activities, plan)
+    broken = violations(result.instance.region, result.instance.params, result.activities, plan)
     if broken:
         raise RuntimeError("; ".join(broken[:3]))
 
@@ -70,7 +70,7 @@ def run_region(name: str, time_limit: float, keep_bonus: float, scratch: Path, l
     previous = result_refs(before)
     log(f"  P0: {before.status} objective {before.objective:.3f} bound {before.bound:.3f}, "
         f"{len(previous)} assignments, {before.solve_seconds:.1f} s")
-    acts = before.instance.activities
+    acts = before.activities
     used = np.bincount(before.plan.activity, minlength=len(acts))
     mentor = int(np.argmax(np.where(acts.kind == MENTOR, used, -1)))
     session = int(np.argmax(np.where(acts.kind == INTERNSHIP, used, -1)))
@@ -103,7 +103,7 @@ def run_region(name: str, time_limit: float, keep_bonus: float, scratch: Path, l
     for _ in range(3):
         t0 = time.perf_counter()
         fit = fit_teacher(changed_region, params, plan.teacher, plan.activity, newcomer,
-                          activities=replanned.result.instance.activities)
+                          activities=replanned.result.activities)
         fit_seconds.append(time.perf_counter() - t0)
     best = min(replanned.result.objective, fresh.objective)
     row = {

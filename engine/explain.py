@@ -105,7 +105,7 @@ def explain_result(result) -> Explanation:
     """The explanation of a solver Result."""
     inst = result.instance
     plan = result.plan
-    return explain_plan(inst.region, inst.params, plan.teacher, plan.activity, inst.activities)
+    return explain_plan(inst.region, inst.params, plan.teacher, plan.activity, result.activities)
 
 
 def explain_assignments(region: RegionData, params: Params, assignments: pd.DataFrame) -> Explanation:

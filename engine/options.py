@@ -155,8 +155,13 @@ def allowed_mask(region: RegionData, params: Params, activities: Activities, tea
 
 
 def build_options(region: RegionData, params: Params, activities: Activities, need: np.ndarray,
-                  extra: list[AssignmentRef] | None = None) -> Options:
-    """`extra`: assignments to offer even if they address no need (a previous plan's), if the rules allow."""
+                  extra: list[AssignmentRef] | None = None, worthwhile: bool = False) -> Options:
+    """`extra`: assignments to offer even if they address no need (a previous plan's), if the rules allow.
+
+    `worthwhile`: only pairs whose value taken alone (need * min(1, weight) less cost, SPEC §5) is
+    positive, pinned and `extra` ones aside. No optimum is lost: an option adds at most its value alone to
+    any route (cover is capped at 1), and every rule but pins only limits, so dropping an option of value
+    <= 0 from a plan keeps it valid and loses nothing."""
     n_teachers = len(region.teachers)
     forbidden = _refs_to_pairs(region, activities, params.forbidden, "forbidden")
     pinned = _refs_to_pairs(region, activities, params.pinned, "pinned")
@@ -167,11 +172,15 @@ def build_options(region: RegionData, params: Params, activities: Activities, ne
     addresses_any = (activities.weights > 0).astype(np.float32).T  # competencies x activities
     has_need = (need > 0).astype(np.float32)
     acts = np.arange(len(activities))
+    capped_weights = np.minimum(1.0, activities.weights).T  # competencies x activities
+    cost_points = activities.cost_rub / params.rub_per_point
     teacher_parts, activity_parts = [], []
     for block_start in range(0, n_teachers, _TEACHER_BLOCK):
         teachers = np.arange(block_start, min(n_teachers, block_start + _TEACHER_BLOCK))
         ok = allowed_mask(region, params, activities, teachers, acts)
         ok &= (has_need[teachers] @ addresses_any) > 0
+        if worthwhile:
+            ok &= need[teachers] @ capped_weights > cost_points[None, :]
         rows, cols = np.nonzero(ok)
         teacher_parts.append(teachers[rows])
         activity_parts.append(cols)

@@ -41,7 +41,7 @@ def deficit_profiles(region: RegionData, params: Params, random_state: int = 0) 
 
 def assignments_frame(result: Result) -> pd.DataFrame:
     inst = result.instance
-    region, acts = inst.region, inst.activities
+    region, acts = inst.region, result.activities
     plan = result.plan
     t, a = plan.teacher, plan.activity
     kind = acts.kind[a]
@@ -69,7 +69,7 @@ def _number(value: float) -> int | float:
 
 def routes_frame(result: Result, assignments: pd.DataFrame) -> pd.DataFrame:
     inst = result.instance
-    region, acts = inst.region, inst.activities
+    region, acts = inst.region, result.activities
     need = inst.need
     t = assignments["_teacher"].to_numpy(int)
     a = assignments["_activity"].to_numpy(int)
@@ -108,10 +108,10 @@ def recomputed_objective(result: Result, assignments: pd.DataFrame) -> float:
     inst = result.instance
     region = inst.region
     t = assignments["teacher_id"].map(region.teachers.index).to_numpy(int)
-    a = np.array([inst.activities.lookup(k, r) for k, r in zip(assignments["kind"], assignments["resource_id"])],
-                 dtype=int)
+    acts = result.activities
+    a = np.array([acts.lookup(k, r) for k, r in zip(assignments["kind"], assignments["resource_id"])], dtype=int)
     cover = np.zeros_like(inst.need)
-    np.add.at(cover, t, inst.activities.weights[a])
+    np.add.at(cover, t, acts.weights[a])
     return float((inst.need * np.minimum(1.0, cover)).sum()
                  - assignments["cost_rub"].astype(float).sum() / inst.params.rub_per_point)
 
@@ -119,7 +119,7 @@ def recomputed_objective(result: Result, assignments: pd.DataFrame) -> float:
 def summary_dict(result: Result, assignments: pd.DataFrame, profiles: Profiles | None,
                  left_out: pd.DataFrame | None = None) -> dict:
     inst = result.instance
-    region, acts, params = inst.region, inst.activities, inst.params
+    region, acts, params = inst.region, result.activities, inst.params
     objective = recomputed_objective(result, assignments)
     bound = max(result.bound, objective)
     t = assignments["_teacher"].to_numpy(int)

@@ -62,7 +62,7 @@ class Replan:
 
 def result_refs(result: Result) -> list[AssignmentRef]:
     plan = result.plan
-    region, acts = result.instance.region, result.instance.activities
+    region, acts = result.instance.region, result.activities
     return [AssignmentRef(teacher_id=region.teachers.ids[t], kind=KINDS[acts.kind[a]], resource_id=acts.ids[a])
             for t, a in zip(plan.teacher.tolist(), plan.activity.tolist())]
 

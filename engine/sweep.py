@@ -85,7 +85,7 @@ def solve_point(region: RegionData, params: Params, what: str, factor: float) ->
     result = solve(point, params)
     inst = result.instance
     plan = result.plan
-    acts = inst.activities
+    acts = result.activities
     cover = np.zeros_like(inst.need)
     np.add.at(cover, plan.teacher, acts.weights[plan.activity])
     need_total = float(inst.need.sum())

@@ -18,9 +18,10 @@ ONLINE = ("2026-10-01", "2026-10-20")
 
 def _plan(folder, **params):
     params.setdefault("time_limit_s", 10)
+    params.setdefault("gap_limit", 0.0)  # the exact optimum is asked for, not the default 1e-4
     region = load_bundle(folder)
     files = plan_region(region, Params(**params))
-    oracle_params = {k: v for k, v in params.items() if k not in ("time_limit_s",)}
+    oracle_params = {k: v for k, v in params.items() if k not in ("time_limit_s", "gap_limit")}
     assert check_plan(folder, oracle_params, files.assignments) == []
     assert files.summary["objective"] == pytest.approx(objective(folder, oracle_params, files.assignments), abs=1e-9)
     exact, _ = exact_optimum(folder, oracle_params)
@@ -177,7 +178,7 @@ def test_engine_optimum_equals_exact_milp_on_random_bundles(tmp_path, seed):
     params = {"max_internships": int(rng.integers(1, 3)), "max_programs": int(rng.integers(1, 3)),
               "mentor_from_other_school": bool(rng.integers(0, 2)), "rub_per_point": float(rng.choice([2e4, 1e5]))}
     region = load_bundle(folder)
-    files = plan_region(region, Params(time_limit_s=10, **params))
+    files = plan_region(region, Params(time_limit_s=10, gap_limit=0.0, **params))
     assert check_plan(folder, params, files.assignments) == []
     exact, _ = exact_optimum(folder, params)
     assert files.summary["objective"] == pytest.approx(exact, abs=1e-6)
@@ -231,7 +232,7 @@ def test_keep_bonus_keeps_every_assignment_still_valid(tmp_path):
 @pytest.mark.parametrize("seed", range(3))
 def test_cp_sat_subsolver_also_reaches_the_exact_optimum(tmp_path, seed):
     folder = random_bundle(300 + seed, tmp_path / "b", teachers=10)
-    files = plan_region(load_bundle(folder), Params(time_limit_s=20, subsolver="cp-sat"))
+    files = plan_region(load_bundle(folder), Params(time_limit_s=20, subsolver="cp-sat", gap_limit=0.0))
     assert check_plan(folder, {}, files.assignments) == []
     exact, _ = exact_optimum(folder, {})
     assert files.summary["objective"] == pytest.approx(exact, abs=1e-6)
@@ -246,7 +247,7 @@ def test_cp_sat_subsolver_also_reaches_the_exact_optimum(tmp_path, seed):
 def test_regions_of_unusual_shape_plan_and_write(tmp_path, shape):
     """Regression: a region without any activity used to crash on an empty max()."""
     folder = random_bundle(11, tmp_path / "b", **shape)
-    files = plan_region(load_bundle(folder), Params(time_limit_s=5))
+    files = plan_region(load_bundle(folder), Params(time_limit_s=5, gap_limit=0.0))
     write_plan(files, tmp_path / "plan")
     assert check_plan(folder, {}, files.assignments) == []
     exact, _ = exact_optimum(folder, {})

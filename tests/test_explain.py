@@ -19,6 +19,7 @@ TWO = dict(teachers=[("T1", "S1", "teacher", 50000, 144), ("T2", "S1", "teacher"
 
 def _explain(folder, **params):
     params.setdefault("time_limit_s", 10)
+    params.setdefault("gap_limit", 0.0)
     result = solve(load_bundle(folder), Params(**params))
     assert result.status == "OPTIMAL"
     return result, explain_result(result)
@@ -179,7 +180,7 @@ def test_assignment_rows_add_up_and_totals_agree(tmp_path):
     explanation = explain_result(result)
     inst = result.instance
     cover = np.zeros_like(inst.need)
-    np.add.at(cover, result.plan.teacher, inst.activities.weights[result.plan.activity])
+    np.add.at(cover, result.plan.teacher, result.activities.weights[result.plan.activity])
     covered = (inst.need * np.minimum(1, cover)).sum()
     assert explanation.assignments["need_closed"].sum() == pytest.approx(covered, abs=1e-4)
     uncovered = explanation.uncovered
@@ -192,9 +193,9 @@ def test_assignment_rows_add_up_and_totals_agree(tmp_path):
         assert part["need_left"].sum() == pytest.approx(uncovered["need_left"].sum(), abs=1e-4)
     # From the written assignments, the same explanation; the files are written.
     frame = pd.DataFrame({"teacher_id": [region.teachers.ids[t] for t in result.plan.teacher],
-                          "kind": [("mentor", "internship", "program")[inst.activities.kind[a]]
+                          "kind": [("mentor", "internship", "program")[result.activities.kind[a]]
                                    for a in result.plan.activity],
-                          "resource_id": [inst.activities.ids[a] for a in result.plan.activity]})
+                          "resource_id": [result.activities.ids[a] for a in result.plan.activity]})
     again = explain_assignments(region, inst.params, frame)
     pd.testing.assert_frame_equal(again.frame(), explanation.frame())
     path = write_explanation(explanation, tmp_path / "plan")

@@ -103,3 +103,24 @@ def test_decomposition_bound_is_never_below_the_optimum(tmp_path, seed):
     assert rounds[-1].master <= decomposition.best_bound + 1e-6
     plan = decomposition.priced_plan(decomposition.last_duals, 10.0)
     assert inst.objective(plan) <= exact + 1e-6
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_pricing_cut_short_by_its_deadline_still_bounds_every_teacher(tmp_path, seed):
+    """Past the deadline only the first slice of teachers is searched; the others get a bound found
+    without search, never below their best route (keep bonuses make some prices negative here)."""
+    folder = random_bundle(400 + seed, tmp_path / "b", teachers=24, tight=0.5)
+    inst = Instance.build(load_bundle(folder), Params())
+    rng = np.random.default_rng(seed)
+    price = inst.solver_cost + rng.random(inst.n_options)
+    price[rng.random(inst.n_options) < 0.1] *= -1
+    pricer = RoutePricer(inst)
+    z, exact, _ = pricer(price, node_limit=10**7)
+    assert exact.all()
+    for _ in range(3):  # each call starts where the last one stopped
+        z_cut, exact_cut, chosen_cut = pricer(price, node_limit=10**7, deadline=0.0)
+        assert (~exact_cut).any() and exact_cut.any()
+        assert (z_cut >= z - 1e-9).all()
+        assert np.allclose(z_cut[exact_cut], z[exact_cut])
+        for t in np.flatnonzero(~exact_cut):
+            assert not chosen_cut[inst.options.first[t]:inst.options.first[t + 1]].any()

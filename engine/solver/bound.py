@@ -86,7 +86,8 @@ def solve_lp(inst: Instance, model: LinearModel,
     """Solves the LP; returns prices, LP x values, LP objective, row prices pi, exact r of x and y columns."""
     n_rows = len(model.rhs)
     # HiGHS through SciPy: its copy of HiGHS keeps its symbols private, so it lives beside
-    # OR-Tools in one process (the highspy wheel and OR-Tools' bundled HiGHS clash).
+    # OR-Tools in one process (highspy 1.15.x and OR-Tools' bundled HiGHS clash; the decomposition's
+    # master uses highspy 1.16.0, which does not: engine.solver.master).
     result = linprog(-model.cost, A_ub=model.matrix, b_ub=model.rhs,
                      bounds=np.column_stack([model.lower, model.upper]), method="highs-ds",
                      options={"time_limit": max(0.1, float(time_limit)), "presolve": True})

@@ -14,6 +14,8 @@ from ..needs import need_matrix
 from ..options import Activities, Options, build_activities, build_options
 from ..params import Params
 from ..region import RegionData
+from ..rules import PlanArrays
+from .pools import Pools, pool_activities
 
 
 @dataclass
@@ -35,14 +37,24 @@ class Instance:
     # assignments; the objective reported is always SPEC's, and a bound on objective + bonus
     # is a bound on the objective.
     bonus: np.ndarray | None = None
+    # With pools (engine.solver.pools), `activities` are the solver's: a pool of interchangeable
+    # sessions or mentors is one; plans leave the engine split back into the region's (`real_plan`).
+    pools: Pools | None = None
 
     @classmethod
     def build(cls, region: RegionData, params: Params, keep: list | None = None,
-              keep_bonus: float = 0.0) -> "Instance":
-        """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept."""
+              keep_bonus: float = 0.0, pool: bool = False, worthwhile: bool = False) -> "Instance":
+        """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept. `pool`: pool
+        interchangeable activities (same optimum, fewer options; see engine.solver.pools). `worthwhile`: only
+        options of positive value alone, pinned and kept ones aside (same optimum; engine.options)."""
         activities = build_activities(region)
+        pools = None
+        if pool:
+            named = [ref for ref in [*params.pinned, *params.forbidden, *(keep or [])]]
+            alone = {a for a in (activities.lookup(r.kind, r.resource_id) for r in named) if a is not None}
+            activities, pools = pool_activities(activities, alone)
         need = need_matrix(region, params)
-        options = build_options(region, params, activities, need, extra=keep)
+        options = build_options(region, params, activities, need, extra=keep, worthwhile=worthwhile)
         act = options.activity
         bonus = np.zeros(len(options))
         if keep and keep_bonus > 0:
@@ -57,7 +69,21 @@ class Instance:
             municipality=region.teacher_municipality[options.teacher],
             limits=np.array([1, params.max_internships, params.max_programs]),
             bonus=bonus,
+            pools=pools,
         )
+
+    @property
+    def real_activities(self) -> Activities:
+        """The region's activities (the solver's, when nothing is pooled)."""
+        return self.activities if self.pools is None else self.pools.real
+
+    def real_plan(self, chosen: np.ndarray) -> PlanArrays:
+        """The plan of `chosen` (bool over options) over the region's activities, pools split back."""
+        idx = np.flatnonzero(chosen)
+        teacher, activity = self.options.teacher[idx], self.options.activity[idx]
+        if self.pools is None:
+            return PlanArrays(teacher, activity)
+        return self.pools.split(teacher, activity)
 
     @cached_property
     def solver_cost(self) -> np.ndarray:

@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from .instance import Instance
 
 NODE_LIMIT = 200_000  # default per teacher and pricing; past it her open bound is used (still a proof)
+DEADLINE_SLICES = 8  # a pricing with a deadline searches teachers in this many slices, checking the time
 
 _EPS = 1e-12
 
@@ -334,19 +335,55 @@ class RoutePricer:
             inst.limits.astype(np.int64), opts.pinned,
         )
         self._need_total = inst.need.sum(axis=1)
+        self._next_slice = 0  # where a pricing cut short by its deadline stopped
 
     def __call__(self, price: np.ndarray, node_limit: int = NODE_LIMIT, tolerance: float = 0.0,
-                 active: np.ndarray | None = None):
+                 active: np.ndarray | None = None, deadline: float | None = None):
         """(z per teacher, exact per teacher, bool over options of the best routes) at option prices.
 
         With `tolerance` > 0, a teacher's search stops once no route can beat the best found by more than
         that share of her need, and z is the best found plus that share: still a proof, found faster.
-        Only `active` teachers are searched (z = 0 and no route for the others)."""
+        Only `active` teachers are searched (z = 0 and no route for the others).
+
+        With a `deadline` (time.perf_counter()), teachers are searched in slices, and those whose slice
+        would start past it are not searched: their z is then `unsearched_bound` (a proof still; counted
+        as not exact), and the next call starts where this one stopped."""
         n_teachers = len(self.inst.need)
         value = np.zeros(n_teachers)
         exact = np.zeros(n_teachers, dtype=bool)
         chosen = np.zeros(self.inst.n_options, dtype=bool)
-        _all_routes(*self._fixed, np.ascontiguousarray(price, dtype=np.float64), *self._per_teacher,
-                    node_limit, tolerance * self._need_total,
-                    np.ones(n_teachers, dtype=bool) if active is None else active, value, exact, chosen)
+        wanted = np.ones(n_teachers, dtype=bool) if active is None else active
+        price = np.ascontiguousarray(price, dtype=np.float64)
+        if deadline is None:
+            slices = [wanted]
+        else:
+            order = np.roll(np.arange(n_teachers), -self._next_slice)
+            slices = []
+            for part in np.array_split(order, DEADLINE_SLICES):
+                mask = np.zeros(n_teachers, dtype=bool)
+                mask[part] = wanted[part]
+                slices.append(mask)
+        searched = np.zeros(n_teachers, dtype=bool)
+        for mask in slices:
+            if deadline is not None and time.perf_counter() > deadline and searched.any():
+                break
+            part_value = np.zeros(n_teachers)
+            part_exact = np.zeros(n_teachers, dtype=bool)
+            _all_routes(*self._fixed, price, *self._per_teacher, node_limit, tolerance * self._need_total,
+                        mask, part_value, part_exact, chosen)
+            value[mask], exact[mask] = part_value[mask], part_exact[mask]
+            searched |= mask
+        left = wanted & ~searched
+        if left.any():
+            value[left] = self.unsearched_bound(price)[left]
+            exact[left] = False
+            self._next_slice = int(order[np.flatnonzero(left[order])[0]])
+        exact[~wanted] = True
         return value, exact, chosen
+
+    def unsearched_bound(self, price: np.ndarray) -> np.ndarray:
+        """Per teacher, an upper bound on her best route's value at `price` without a search: all her need
+        covered, plus every negative price (keep bonus) among her options. (Cover is capped at 1, so no route
+        gains more than her need from cover, and every other price only takes away.)"""
+        paid = np.maximum(0.0, -price)
+        return self._need_total + np.bincount(self.inst.options.teacher, weights=paid, minlength=len(self.inst.need))

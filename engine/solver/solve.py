@@ -47,8 +47,9 @@ DECOMPOSITION_SHARE = 0.85  # of the time left after the greedy start
 MASTER_MIP_SHARE = 0.5  # of the time left after the decomposition
 MASTER_MIP_SECONDS = 30.0
 # HiGHS' MIP over more routes than this can overrun its time limit in presolve (measured: 269 s asked
-# for 10 s at 185,000 routes); there the rounded master stands alone.
-MASTER_MIP_COLUMNS = 40_000
+# for 10 s at 185,000 routes, and 24 s asked for about 10 s at 38,000 routes on altai-krai on a loaded
+# machine); there the rounded master stands alone.
+MASTER_MIP_COLUMNS = 15_000
 OPTIMAL_TOLERANCE = 1e-6  # relative gap under which a plan is reported as proved optimal
 
 
@@ -77,8 +78,13 @@ class Result:
 
     @property
     def plan(self) -> PlanArrays:
-        idx = np.flatnonzero(self.chosen)
-        return PlanArrays(self.instance.options.teacher[idx], self.instance.options.activity[idx])
+        """The plan over the region's activities (`activities`): pooled ones split back."""
+        return self.instance.real_plan(self.chosen)
+
+    @property
+    def activities(self):
+        """The region's activities, which `plan` indexes."""
+        return self.instance.real_activities
 
 
 class _Tracker:
@@ -113,10 +119,15 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tracker = _Tracker(started, on_progress)
-    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus)
+    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=True, worthwhile=True)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
+                   "pooled_activities": inst.pools.n_pooled if inst.pools else 0,
                    "options_seconds": round(tracker.elapsed(), 3)}
+
+    def done(objective: float, bound: float) -> bool:
+        """Proved within the planner's gap limit (or optimal): nothing left to do."""
+        return _gap(objective, bound) <= max(params.gap_limit, OPTIMAL_TOLERANCE)
 
     chosen = greedy(inst)
     objective = inst.solver_objective(chosen)
@@ -128,8 +139,9 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     decomposition = Decomposition(inst)
     remaining = deadline - time.perf_counter()
     rounds = decomposition.run(chosen, time_limit=DECOMPOSITION_SHARE * remaining,
-                               on_round=lambda r: tracker.update("decomposition", None, r.bound),
-                               should_stop=should_stop)
+                               on_round=lambda _: tracker.update("decomposition", None,
+                                                                 decomposition.best_bound),
+                               should_stop=should_stop, gap_limit=params.gap_limit)
     bound = decomposition.best_bound
     stats.update(decomposition_rounds=len(rounds), decomposition_columns=decomposition.n_columns,
                  decomposition_master=rounds[-1].master if rounds else None,
@@ -137,7 +149,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
                  decomposition_inexact_teachers=rounds[-1].inexact if rounds else None)
     # Plans from the routes: the master's solution rounded (routes taken whole, most certain first,
     # the rest priced again at the master's prices), and where the master is small, a MIP over its routes.
-    if decomposition.last_duals is not None and not _proved(objective, bound):
+    if decomposition.last_duals is not None and not done(objective, bound):
         remaining = deadline - time.perf_counter()
         plan = greedy(inst, decomposition.priced_plan(decomposition.last_duals, max(0.5, 0.25 * remaining)))
         stats["rounded_master_objective"] = inst.solver_objective(plan)
@@ -146,7 +158,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
             tracker.update("rounded master", objective, bound)
     remaining = deadline - time.perf_counter()
     if rounds and decomposition.n_columns <= MASTER_MIP_COLUMNS and remaining > 0.5 \
-            and not _proved(objective, bound):
+            and not done(objective, bound):
         with _ticking(tracker, "routes mip"):
             plan = decomposition.integer_plan(min(MASTER_MIP_SECONDS, MASTER_MIP_SHARE * remaining))
         if plan is not None:
@@ -159,7 +171,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     # Small problems: the LP over options, for reduced-cost fixing before one MIP of everything.
     fixing = np.zeros(inst.n_options)
     remaining = deadline - time.perf_counter()
-    if inst.n_options <= LP_FIXING_OPTIONS and remaining > 0.5 and not _proved(objective, bound):
+    if inst.n_options <= LP_FIXING_OPTIONS and remaining > 0.5 and not done(objective, bound):
         bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.35 * remaining))
         stats.update(lp_objective=bound_result.lp_objective, lp_rounds=bound_result.iterations,
                      lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
@@ -172,10 +184,10 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
 
     alive = _live_options(inst, bound, fixing, objective, chosen)
     stats["live_options"] = int(alive.sum())
-    if alive.sum() <= FULL_MODEL_OPTIONS:
+    if alive.sum() <= FULL_MODEL_OPTIONS and not done(objective, bound):
         chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
     if deadline - time.perf_counter() > 0.3 and not (should_stop and should_stop()) \
-            and not _proved(inst.solver_objective(chosen), bound):
+            and not done(inst.solver_objective(chosen), bound):
         chosen = _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profiles, should_stop)
 
     # Neighbourhoods leave some teachers untouched when time runs out: a last greedy pass only adds.
@@ -185,8 +197,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
         chosen = topped
     objective = inst.objective(chosen)
     bound = max(bound, objective)  # the bound is proved >= any feasible objective; guards rounding
-    broken = violations(region, params, inst.activities,
-                        PlanArrays(inst.options.teacher[chosen], inst.options.activity[chosen]))
+    broken = violations(region, params, inst.real_activities, inst.real_plan(chosen))
     if broken:  # a bug, never the user's fault: do not hand out a plan that breaks a rule
         raise RuntimeError("plan breaks rules: " + "; ".join(broken[:5]))
     status = "OPTIMAL" if _proved(objective, bound) else "FEASIBLE"
@@ -237,8 +248,13 @@ def _repaired(inst: Instance, chosen: np.ndarray) -> np.ndarray:
     return chosen
 
 
+def _gap(objective: float, bound: float) -> float:
+    """SPEC §6's gap."""
+    return (bound - objective) / max(1.0, abs(bound))
+
+
 def _proved(objective: float, bound: float) -> bool:
-    return (bound - objective) / max(1.0, abs(bound)) <= OPTIMAL_TOLERANCE
+    return _gap(objective, bound) <= OPTIMAL_TOLERANCE
 
 
 def _check_pinned_jointly(inst: Instance) -> None:
@@ -309,7 +325,8 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
     objective = inst.solver_objective(chosen)
     while True:
         remaining = deadline - time.perf_counter()
-        if remaining < 0.3 or (should_stop and should_stop()) or _proved(objective, bound):
+        if remaining < 0.3 or (should_stop and should_stop()) \
+                or _gap(objective, bound) <= max(inst.params.gap_limit, OPTIMAL_TOLERANCE):
             break
         kind = kinds[moves % len(kinds)]
         teachers = _pick(kind, rng, inst, chosen, alive, live_count, municipality, travel, profiles, target)
