@@ -106,3 +106,16 @@ def test_the_solve_stops_once_proved_within_the_gap_limit(tmp_path, seed):
     assert loose.statistics["decomposition_rounds"] <= 1
     tight = solve(region, Params(time_limit_s=20, gap_limit=0.0))
     assert tight.objective == pytest.approx(exact, abs=1e-6)
+
+
+def test_the_first_highs_model_prints_no_banner():
+    # HiGHS writes a banner on stdout when a process makes its first model; the CLI's stdout must not
+    # carry it (it would break `--json` output and the progress display).
+    import subprocess
+    import sys
+
+    code = ("from marshrut.engine.solver.master import quiet_highs\n"
+            "quiet_highs(); quiet_highs(); print('done')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout == "done\n"

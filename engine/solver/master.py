@@ -13,6 +13,9 @@ tests/test_master.py imports both, in both orders, in fresh processes.
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Sequence
 
 import highspy
@@ -20,6 +23,35 @@ import numpy as np
 import scipy.sparse as sp
 
 from .instance import Instance
+
+
+
+_banner_lock = threading.Lock()
+_banner_shown = False
+
+
+def quiet_highs() -> highspy.Highs:
+    """A new HiGHS model, without the banner HiGHS prints on stdout when the first one is made.
+
+    The banner is written by the C++ library before any option can be set, so the process's stdout
+    descriptor is pointed at /dev/null for that one construction: it would otherwise land in the
+    middle of the CLI's output and of anything that reads the CLI's stdout (JSON, CSV).
+    """
+    global _banner_shown
+    with _banner_lock:
+        if _banner_shown:
+            return highspy.Highs()
+        sys.stdout.flush()
+        saved = os.dup(1)
+        try:
+            with open(os.devnull, "w") as devnull:
+                os.dup2(devnull.fileno(), 1)
+                highs = highspy.Highs()
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+            _banner_shown = True
+        return highs
 
 
 class WarmMaster:
@@ -39,7 +71,7 @@ class WarmMaster:
         upper = np.ones(n_rows)
         upper[n_t:n_t + n_a] = inst.activities.capacity
         self.n_teachers, self.n_activities = n_t, n_a
-        self.highs = highspy.Highs()
+        self.highs = quiet_highs()
         for name, value in (("output_flag", False), ("threads", threads), ("presolve", "off")):
             self.highs.setOptionValue(name, value)
         self.highs.addRows(n_rows, lower, upper, 0, np.zeros(n_rows + 1, dtype=np.int32),
