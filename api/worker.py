@@ -18,6 +18,7 @@ Nothing is lost or done twice across crashes:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -43,9 +44,13 @@ log = logging.getLogger("marshrut.api.worker")
 
 PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
               "explain_totals.csv")
-# A solve gets time_limit_s for the search; reading the bundle, clustering and writing the files
-# come on top. Past this it is stuck and is stopped.
+# time_limit_s is the planner's wall clock from the plan's acceptance (its created_at) to its files
+# stored (SPEC §3 v2): the solve gets what is left of it (engine.deadline). Past this a solver
+# process is stuck and is stopped.
 GRACE_FACTOR, GRACE_SECONDS = 2.0, 120.0
+# Kept back from the solve for sending the files to the dispatcher and storing them in the database,
+# per teacher of the region on an idle core (scaled by the machine's load, as engine.deadline does).
+STORE_FIXED_SECONDS, STORE_SECONDS_PER_TEACHER = 0.5, 0.00005
 HEARTBEAT_SECONDS = 2.0
 PROGRESS_WRITE_SECONDS = 0.5
 RECOVERY_SECONDS = 5.0
@@ -75,8 +80,10 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def solve_in_child(conn: Connection, content: bytes, filename: str, params_json: str, nice: int) -> None:
-    """Runs in the solver process: bundle bytes + params in, messages out through `conn`."""
+def solve_in_child(conn: Connection, content: bytes, filename: str, params_json: str, nice: int,
+                   accepted_at: float | None = None) -> None:
+    """Runs in the solver process: bundle bytes + params in, messages out through `conn`.
+    `accepted_at` (epoch seconds): when the API accepted the plan, where its time limit starts."""
     _exit_with_parent()
     try:
         os.nice(nice)
@@ -84,17 +91,22 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
         pass
     try:
         from marshrut.engine import InputError, load_upload, params_from_dict, plan_region, write_plan
+        from marshrut.engine.deadline import Deadline, machine_pace, warm_up_in_background
 
         try:
+            warm_up_in_background()  # the route search loads beside the bundle
+            params = params_from_dict(json.loads(params_json))
+            waited = 0.0 if accepted_at is None else time.time() - accepted_at
+            deadline = Deadline.since(params.time_limit_s, waited)
             region = load_upload(content, filename)
             del content
-            params = params_from_dict(json.loads(params_json))
 
             def on_progress(progress) -> None:
                 conn.send(("progress", {"elapsed": _finite(progress.elapsed), "objective": _finite(progress.objective),
                                         "bound": _finite(progress.bound), "phase": str(progress.phase)}))
 
-            files = plan_region(region, params, on_progress=on_progress)
+            storing = machine_pace() * (STORE_FIXED_SECONDS + STORE_SECONDS_PER_TEACHER * len(region.teachers))
+            files = plan_region(region, params, on_progress=on_progress, deadline=deadline, extra_reserve=storing)
             with tempfile.TemporaryDirectory(prefix="marshrut-plan-") as tmp:
                 write_plan(files, tmp)
                 blobs = {name: (Path(tmp) / name).read_bytes() for name in PLAN_FILES}
@@ -241,7 +253,7 @@ class Dispatcher:
             running = session.scalar(select(func.count()).select_from(Plan).where(Plan.status == "running"))
             if running >= self.settings.max_concurrent_solves:
                 return False
-            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id)
+            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id, Plan.created_at)
                                         .where(Plan.status == "queued").order_by(Plan.created_at, Plan.id)
                                         .limit(1)).first()
             if candidate is None:
@@ -264,7 +276,8 @@ class Dispatcher:
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=solve_in_child, name=f"marshrut-plan-{candidate.id[:8]}", daemon=True,
-            args=(child_conn, bytes(region.content), region.filename, candidate.params, self.settings.solver_nice))
+            args=(child_conn, bytes(region.content), region.filename, candidate.params, self.settings.solver_nice,
+                  candidate.created_at.replace(tzinfo=dt.UTC).timestamp()))
         try:
             process.start()
         except Exception as error:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
+from .deadline import Deadline, solve_seconds
 from .params import Params
 from .plan import PlanFiles, deficit_profiles, plan_files
 from .region import RegionData
@@ -12,13 +12,16 @@ from .solver import Progress, solve
 
 
 def plan_region(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> PlanFiles:
+                should_stop: Callable[[], bool] | None = None, deadline: Deadline | None = None,
+                extra_reserve: float = 0.0) -> PlanFiles:
     """Clusters deficit profiles (they shape the solver's neighbourhoods), solves and builds the plan.
 
-    `params.time_limit_s` covers the clustering too: the solve gets what is left."""
-    started = time.perf_counter()
+    `params.time_limit_s` is the whole request's (engine.deadline): `deadline` is the request's clock
+    (made here when not given); the solve gets what is left after the profiles, less a reserve for
+    building and writing the plan files and `extra_reserve` seconds more for the caller's own work."""
+    deadline = deadline or Deadline(params.time_limit_s)
     profiles = deficit_profiles(region, params, random_state=params.seed)
-    left = max(1.0, params.time_limit_s - (time.perf_counter() - started))
+    left = solve_seconds(deadline, len(region.teachers), extra_reserve)
     result = solve(region, params.model_copy(update={"time_limit_s": left}), on_progress=on_progress,
                    profiles=profiles.labels, should_stop=should_stop)
     return plan_files(result, profiles)

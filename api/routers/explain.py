@@ -307,9 +307,10 @@ def replan(plan_id: str, body: ReplanRequest, session: SessionDep, settings: Set
              summary="What if budgets, vouchers or seats scale: need covered and marginal value per rouble")
 def sweep(plan_id: str, body: SweepRequest, session: SessionDep, settings: SettingsDep,
           format: Annotated[Literal["json", "csv", "png"], Query()] = "json") -> dict | Response:
-    """Independent solves of the plan's region with its parameters, in two solver processes; the
+    """Solves of the plan's region with its parameters in order of the factor, each from its
+    neighbour's plan and prices, in one solver process, within 2.4 times the time limit in all; the
     marginal value is the slope of need covered per rouble (per million in `..._per_million_rub`)
-    or per seat."""
+    or per seat, and `price_objective` the price of the scaled rows at the point's bound."""
     from marshrut.engine.sweep import parse_factors, sweep as run_sweep, sweep_plot
 
     plan = get_plan(session, plan_id)
