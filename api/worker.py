@@ -49,8 +49,8 @@ PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "
 # process is stuck and is stopped.
 GRACE_FACTOR, GRACE_SECONDS = 2.0, 120.0
 # Kept back from the solve for sending the files to the dispatcher and storing them in the database,
-# per teacher of the region on an idle core (scaled by the machine's load, as engine.deadline does).
-STORE_FIXED_SECONDS, STORE_SECONDS_PER_TEACHER = 0.5, 0.00005
+# as rows' worth of writing (engine.deadline): a fixed part and a part per teacher.
+STORE_FIXED_ROWS, STORE_ROWS_PER_TEACHER = 1000.0, 0.5
 HEARTBEAT_SECONDS = 2.0
 PROGRESS_WRITE_SECONDS = 0.5
 RECOVERY_SECONDS = 5.0
@@ -91,7 +91,7 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
         pass
     try:
         from marshrut.engine import InputError, load_upload, params_from_dict, plan_region, write_plan
-        from marshrut.engine.deadline import Deadline, machine_pace, warm_up_in_background
+        from marshrut.engine.deadline import Deadline, warm_up_in_background, write_pace
 
         try:
             warm_up_in_background()  # the route search loads beside the bundle
@@ -105,7 +105,7 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
                 conn.send(("progress", {"elapsed": _finite(progress.elapsed), "objective": _finite(progress.objective),
                                         "bound": _finite(progress.bound), "phase": str(progress.phase)}))
 
-            storing = machine_pace() * (STORE_FIXED_SECONDS + STORE_SECONDS_PER_TEACHER * len(region.teachers))
+            storing = write_pace() * (STORE_FIXED_ROWS + STORE_ROWS_PER_TEACHER * len(region.teachers))
             files = plan_region(region, params, on_progress=on_progress, deadline=deadline, extra_reserve=storing)
             with tempfile.TemporaryDirectory(prefix="marshrut-plan-") as tmp:
                 write_plan(files, tmp)

@@ -19,13 +19,17 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# Finishing the search (the last greedy pass, the rules check) and building and writing the plan
-# files (frames, explanation, CSV, summary, plan.xlsx), measured on altai-krai (21,000 teachers)
-# with 2 cores at a load average of 8, i.e. with a quarter of a core each: about 28 s, so about
-# 0.35 ms per teacher on a core of its own, and a second of fixed cost. Scaled by how busy the
-# machine is now (its load average per core; never below 1).
-FINISH_FIXED_SECONDS = 1.0
-FINISH_SECONDS_PER_TEACHER = 0.00035
+# The reserve for finishing the search (its last greedy pass and rules check) and building and
+# writing the plan files (frames, explanation, CSV, summary, plan.xlsx) is measured where the plan
+# runs, as the request goes: a small sheet like the plan's is written (`write_pace`, seconds per
+# row), and the reserve is that pace times WRITE_FIXED_ROWS + WRITE_ROWS_PER_TEACHER x teachers.
+# Both were measured on 2 cores (benchmarks/README.md, "Wall clock"): the plan files of
+# krymsky-district (700 teachers) cost about 4,600 rows' worth, those of altai-krai (21,000) about
+# 59,000, so about 2,600 + 2.7 per teacher; a quarter more covers the search's last steps. The
+# ratio holds as the machine's speed or load changes, since both sides slow down together.
+PACE_ROWS = 400
+WRITE_FIXED_ROWS = 3300.0
+WRITE_ROWS_PER_TEACHER = 3.4
 # The solve always gets this much, even when loading ate the limit: a plan (the greedy start at
 # least) is always written, and the overrun is then what the plan files cost.
 MIN_SOLVE_SECONDS = 1.0
@@ -62,18 +66,31 @@ class Deadline:
         return self.limit_s - self.elapsed()
 
 
-def machine_pace() -> float:
-    """How much slower than on an idle core work runs now: the load average per core, at least 1."""
-    try:
-        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
-    except OSError:
-        return 1.0
+def write_pace() -> float:
+    """Seconds per row of writing, now, a sheet like the plan's assignments as CSV and as xlsx."""
+    import io
+
+    import numpy as np
+    import pandas as pd
+
+    from .plan import write_sheets
+
+    rows = np.arange(PACE_ROWS)
+    frame = pd.DataFrame({
+        "teacher_id": [f"T{i:06d}" for i in rows], "kind": "program", "resource_id": [f"PS{i:04d}" for i in rows],
+        "start": "2026-10-05", "end": "2026-10-09", "hours": 36, "cost_rub": rows * 100,
+        "funded_by": "municipality:MUN01", "addresses": "fl_reading;fl_math", "need_total": rows / 7.0})
+    write_sheets({"pace": frame.head(20)}, io.BytesIO())  # first use: imports and caches, not measured
+    started = time.perf_counter()
+    frame.to_csv(io.StringIO(), index=False)
+    write_sheets({"pace": frame}, io.BytesIO())
+    return (time.perf_counter() - started) / PACE_ROWS
 
 
 def write_reserve_seconds(teachers: int, extra: float = 0.0) -> float:
     """Seconds kept back from the search for finishing it and building and writing the plan files of
-    `teachers` teachers, plus `extra` (e.g. the API's storing of the files)."""
-    return machine_pace() * (FINISH_FIXED_SECONDS + FINISH_SECONDS_PER_TEACHER * teachers) + extra
+    `teachers` teachers (measured now, see write_pace), plus `extra` (e.g. the API's storing)."""
+    return write_pace() * (WRITE_FIXED_ROWS + WRITE_ROWS_PER_TEACHER * teachers) + extra
 
 
 def solve_seconds(deadline: Deadline, teachers: int, extra_reserve: float = 0.0) -> float:

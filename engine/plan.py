@@ -250,10 +250,10 @@ def write_workbook(files: PlanFiles, path: Path) -> None:
     sheets = {"summary": pd.DataFrame(headline, columns=["показатель", "значение"]),
               "assignments": files.assignments, "routes": files.routes, "clusters": files.clusters,
               "profiles": profiles}
-    _write_sheets(sheets, path)
+    write_sheets(sheets, path)
 
 
-def _write_sheets(sheets: dict[str, pd.DataFrame], path: Path) -> None:
+def write_sheets(sheets: dict[str, pd.DataFrame], path) -> None:
     """Frames as sheets, streamed (openpyxl's write-only mode): about 2.5 times faster than
     DataFrame.to_excel on the plans of large regions, where writing was a third of the time limit."""
     from openpyxl import Workbook
