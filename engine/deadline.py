@@ -93,11 +93,6 @@ def write_reserve_seconds(teachers: int, extra: float = 0.0) -> float:
     return write_pace() * (WRITE_FIXED_ROWS + WRITE_ROWS_PER_TEACHER * teachers) + extra
 
 
-def solve_seconds(deadline: Deadline, teachers: int, extra_reserve: float = 0.0) -> float:
-    """What the solve may take: what is left, less the writing reserve (at least MIN_SOLVE_SECONDS)."""
-    return max(MIN_SOLVE_SECONDS, deadline.left() - write_reserve_seconds(teachers, extra_reserve))
-
-
 def warm_up_in_background() -> threading.Thread:
     """Loads (or, the first time, compiles) the route search in a thread, beside the loading of the
     bundle: the solve's own warm-up waits for it (numba compiles under one lock)."""

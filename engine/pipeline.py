@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .deadline import Deadline, solve_seconds
+from .deadline import MIN_SOLVE_SECONDS, Deadline, write_reserve_seconds
 from .params import Params
 from .plan import PlanFiles, deficit_profiles, plan_files
 from .region import RegionData
@@ -21,7 +21,15 @@ def plan_region(region: RegionData, params: Params, on_progress: Callable[[Progr
     building and writing the plan files and `extra_reserve` seconds more for the caller's own work."""
     deadline = deadline or Deadline(params.time_limit_s)
     profiles = deficit_profiles(region, params, random_state=params.seed)
-    left = solve_seconds(deadline, len(region.teachers), extra_reserve)
+    before = deadline.elapsed()
+    reserve = write_reserve_seconds(len(region.teachers), extra_reserve)
+    left = max(MIN_SOLVE_SECONDS, deadline.left() - reserve)
     result = solve(region, params.model_copy(update={"time_limit_s": left}), on_progress=on_progress,
                    profiles=profiles.labels, should_stop=should_stop)
-    return plan_files(result, profiles)
+    solved = deadline.elapsed()
+    files = plan_files(result, profiles)
+    # How the request's time went (the files are written after this, by the caller).
+    files.summary["wall_clock"] = {"limit_s": deadline.limit_s, "before_solve_s": round(before, 3),
+                                   "reserve_s": round(reserve, 3), "solve_limit_s": round(left, 3),
+                                   "solve_s": round(solved - before, 3)}
+    return files

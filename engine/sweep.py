@@ -15,9 +15,12 @@ weighs double, and a point that stops early at its gap limit leaves its time to 
 
 The marginal value at each point is measured twice: as the slope of the curve (central
 difference; one-sided at the ends) of need covered and of the objective per rouble (per seat for
-`seats`), and as the price of the scaled rows at the point's best bound (the Lagrangian prices of
-the budget rows, or of the seats): `price_objective`, the objective points one more rouble (seat)
-of the whole scaled amount is worth at most, which is a bound's slope, not an estimate.
+`seats`), and as the price of the scaled rows at the point's best Lagrangian bound (the prices of
+the budget rows, or of the seats): `price_objective`, objective points per rouble (seat) of the
+whole scaled amount. It is the slope of that bound as the amount grows, so where the bound is tight
+(the LP relaxation has no gap), no more than that comes of the next roubles; where it is not, it is
+the LP's value of a rouble. The two columns side by side tell a planner how far the slope of the
+integer curve and the value of a rouble in the relaxation agree.
 """
 
 from __future__ import annotations
@@ -123,8 +126,8 @@ def solve_point(region: RegionData, params: Params, what: str, factor: float, st
 
 
 def price_of(inst, prices, what: str, amount: float) -> float:
-    """Objective points per unit of the scaled amount at these prices of the shared rows: the
-    slope of the Lagrangian bound as every scaled row grows in proportion (NaN where no row is
+    """Objective points per unit of the scaled amount at these prices of the shared rows: the slope
+    of the Lagrangian bound L(prices) as every scaled row grows in proportion (NaN where no row is
     scaled: vouchers are each teacher's own limit, not a shared row)."""
     if prices is None or amount <= 0:
         return float("nan")

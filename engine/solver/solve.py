@@ -349,6 +349,9 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
             continue
         mask = alive & np.isin(opts.teacher, teachers)
         candidates = np.flatnonzero(mask | (chosen & np.isin(opts.teacher, teachers)))
+        if len(candidates) == 0:  # teachers with no live option: nothing to re-optimise
+            moves += 1
+            continue
         sub = _exact(inst, candidates, chosen, min(remaining, 5.0))
         moves += 1
         if sub.improved:
