@@ -164,7 +164,7 @@ def print_report(summary: dict, folder: Path) -> None:
 @datasets_app.command("generate")
 def datasets_generate(
     preset: Annotated[str, typer.Option("--preset", help="tomsk-school-44 | krymsky-district | altai-krai | "
-                                                          "krasnoyarsk-krai")],
+                                                          "krasnoyarsk-krai | krasnodar-krai")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the bundle to")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,
     teachers: Annotated[Optional[int], typer.Option("--teachers", help="Rescale the preset to this many teachers",
