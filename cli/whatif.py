@@ -239,11 +239,15 @@ def sweep(
         plans = {what: parse_factors(text, points) for what, text in asked.items()}
     except InputError as error:
         _fail(error)
+    from marshrut.engine.deadline import Deadline
+
+    clock_started = Deadline.since_process_start(0.0).started  # the first sweep's clock: the command's start
     for what, factors in plans.items():
         started = time.perf_counter()
         cli.console.print(f"{what}: {len(factors)} точек, не дольше {SWEEP_TIME_FACTOR:g} × "
                           f"{parameters.time_limit_s:g} с, потоков решателя {workers}…")
-        frame = run_sweep(region, parameters, what, factors, workers=workers)
+        frame = run_sweep(region, parameters, what, factors, workers=workers, started=clock_started)
+        clock_started = None  # each further sweep from its own start
         out.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out / f"sweep-{what}.csv", index=False, lineterminator="\n")
         sweep_plot(frame, out / f"sweep-{what}.png", title=f"{region.name}: {what}")

@@ -145,20 +145,22 @@ def price_of(inst, prices, what: str, amount: float) -> float:
 
 def sweep(region: RegionData, params: Params, what: str, factors: list[float], workers: int | None = None,
           on_point: Callable[[dict], None] | None = None, context: str | None = None,
-          time_factor: float = SWEEP_TIME_FACTOR) -> pd.DataFrame:
+          time_factor: float = SWEEP_TIME_FACTOR, started: float | None = None) -> pd.DataFrame:
     """Solves the points in order of their factor, each from its neighbour's plan and prices, within
     `time_factor` x `params.time_limit_s` in all, and adds the marginal values. `workers`: solver
     threads (params.workers when not given). `context`: None solves in this process; a start method
-    (e.g. "forkserver" in a server) solves the whole chain in one child process started that way."""
+    (e.g. "forkserver" in a server) solves the whole chain in one child process started that way.
+    `started` (time.monotonic()): when the sweep's clock started, e.g. the command's start; now if
+    not given."""
     scale_region(region, what, 1.0)  # checks `what`
     if workers is not None:
         params = params.model_copy(update={"workers": workers})
     factors = sorted(factors)
     if context is None:
-        rows = _chain(region, params, what, factors, time_factor, on_point)
+        rows = _chain(region, params, what, factors, time_factor, on_point, started=started)
     else:
         with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(context)) as pool:
-            rows = pool.submit(_chain, region, params, what, factors, time_factor).result()
+            rows = pool.submit(_chain, region, params, what, factors, time_factor, started=started).result()
         if on_point:
             for row in rows:
                 on_point(row)
@@ -175,11 +177,14 @@ def sweep_plans(region: RegionData, params: Params, what: str, factors: list[flo
 
 
 def _chain(region: RegionData, params: Params, what: str, factors: list[float], time_factor: float,
-           on_point: Callable[[dict], None] | None = None, plans: dict | None = None) -> list[dict]:
+           on_point: Callable[[dict], None] | None = None, plans: dict | None = None,
+           started: float | None = None) -> list[dict]:
     """The points in order, each from the best plan so far (it fits every larger factor)."""
-    from .deadline import Deadline
+    from .deadline import WRITE_FIXED_ROWS, Deadline, write_pace
 
-    clock = Deadline(time_factor * params.time_limit_s)
+    # the table and the plot are written after the last point: their time is kept back
+    clock = Deadline(time_factor * params.time_limit_s - write_pace() * WRITE_FIXED_ROWS,
+                     time.monotonic() if started is None else started)
     rows: list[dict] = []
     best_plan, best_objective, prices = None, float("-inf"), None
     for i, factor in enumerate(factors):
