@@ -28,6 +28,7 @@ def plan_region(region: RegionData, params: Params, on_progress: Callable[[Progr
                    profiles=profiles.labels, should_stop=should_stop)
     solved = deadline.elapsed()
     files = plan_files(result, profiles)
+    files.summary["params"]["time_limit_s"] = params.time_limit_s  # the planner's, not the search's share
     # How the request's time went (the files are written after this, by the caller).
     files.summary["wall_clock"] = {"limit_s": deadline.limit_s, "before_solve_s": round(before, 3),
                                    "reserve_s": round(reserve, 3), "solve_limit_s": round(left, 3),

@@ -22,9 +22,20 @@ from marshrut.datasets.generator import generate_bundle
 from marshrut.engine.solver.routes import warm_up
 
 LIMIT = 15.0
-# Before the limit covered the whole request, a plan of this region took the limit for the search
-# alone, and about 6-10 s more here for starting, loading, profiles and writing.
-ALLOWED = LIMIT * 1.3 + 1.0
+# Generous: the machine running the tests may be shared by many (at a load average of 15 on 2
+# cores a plan was seen to take 43 s). The accounting below is what makes the limit hold.
+ALLOWED = LIMIT * 2.0
+
+
+def check_accounting(summary: dict) -> None:
+    """The search was given what was left of the request's clock after the start, the loading and
+    the profiles, less the reserve for writing (or the minimum): never the whole limit."""
+    clock = summary["wall_clock"]
+    assert clock["limit_s"] == LIMIT
+    assert clock["before_solve_s"] > 0 and clock["reserve_s"] > 0
+    left = LIMIT - clock["before_solve_s"] - clock["reserve_s"]
+    assert clock["solve_limit_s"] == pytest.approx(max(1.0, left), abs=0.05)
+    assert summary["params"]["time_limit_s"] == LIMIT  # the planner's limit, as asked
 PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
               "explain_totals.csv")
 
@@ -49,8 +60,7 @@ def test_cli_plan_files_exist_by_the_limit(bundle, tmp_path):
     assert wall <= ALLOWED, f"the plan took {wall:.1f} s with a limit of {LIMIT} s"
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert summary["status"] in ("OPTIMAL", "FEASIBLE") and sum(summary["assignments"].values()) > 0
-    # the search itself had less than the limit: loading, profiles and writing came out of it
-    assert summary["solve_seconds"] < LIMIT
+    check_accounting(summary)
 
 
 def test_api_plan_is_done_by_the_limit_from_its_acceptance(bundle, tmp_path):
@@ -70,5 +80,6 @@ def test_api_plan_is_done_by_the_limit_from_its_acceptance(bundle, tmp_path):
         assert 0 < wall <= ALLOWED, (f"the plan took {wall:.1f} s from its acceptance with a limit of {LIMIT} s: "
                                      f"{plan['summary'].get('wall_clock')}, started {plan['started_at']}")
         assert seen_done <= ALLOWED + 5  # the client's own view, polling every 0.1 s, agrees
+        check_accounting(plan["summary"])
         assignments = http.get(f"/v1/plans/{plan['plan_id']}/assignments", params={"format": "csv"})
         assert assignments.status_code == 200 and assignments.text.count("\n") > 1
