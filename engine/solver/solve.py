@@ -183,7 +183,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
 
     alive = _live_options(inst, bound, fixing, objective, chosen)
     stats["live_options"] = int(alive.sum())
-    if alive.sum() <= FULL_MODEL_OPTIONS:
+    if alive.sum() <= FULL_MODEL_OPTIONS and not _settled(objective, bound, params):
         chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
     if deadline - time.perf_counter() > 0.3 and not (should_stop and should_stop()) \
             and not _settled(inst.solver_objective(chosen), bound, params):
