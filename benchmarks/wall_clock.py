@@ -46,11 +46,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--out", default="benchmarks/results/wall-clock")
     ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--readme", action="store_true",
+                    help="write the table into benchmarks/README.md (section wall-clock)")
+    ap.add_argument("--replot", action="store_true", help="only write OUT/wall_clock.md into the README")
     args = ap.parse_args(argv)
     from marshrut.datasets.generator import generate_bundle
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        _to_readme(out, args)
+        return 0
     marshrut = [sys.executable, "-c", "from marshrut.cli import main; main()"]
     rows = []
     for preset in args.presets:
@@ -85,9 +91,20 @@ def main(argv: list[str] | None = None) -> int:
                       + ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows])
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     text = f"{table}\n\nTaken {stamp} on {os.cpu_count()} cores (load averages above: the machine is shared).\n"
+    command = "python -m marshrut.benchmarks.wall_clock --presets " + " ".join(args.presets) + \
+        f" --time-limit {args.time_limit:g}" + (" --no-sweep" if args.no_sweep else "")
+    text += f"Command: `{command}`.\n"
     (out / "wall_clock.md").write_text(text, encoding="utf-8")
     print(text)
+    if args.readme:
+        _to_readme(out, args)
     return 0
+
+
+def _to_readme(out: Path, args) -> None:
+    from marshrut.benchmarks.run import update_readme
+
+    update_readme({"wall-clock": (out / "wall_clock.md").read_text(encoding="utf-8")})
 
 
 if __name__ == "__main__":  # pragma: no cover
