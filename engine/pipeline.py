@@ -21,9 +21,9 @@ def plan_region(region: RegionData, params: Params, on_progress: Callable[[Progr
     building and writing the plan files and `extra_reserve` seconds more for the caller's own work."""
     deadline = deadline or Deadline(params.time_limit_s)
     profiles = deficit_profiles(region, params, random_state=params.seed)
+    reserve = write_reserve_seconds(len(region.teachers), extra_reserve)  # measured now: after it, the clock
     before = deadline.elapsed()
-    reserve = write_reserve_seconds(len(region.teachers), extra_reserve)
-    left = max(MIN_SOLVE_SECONDS, deadline.left() - reserve)
+    left = max(MIN_SOLVE_SECONDS, deadline.limit_s - before - reserve)
     result = solve(region, params.model_copy(update={"time_limit_s": left}), on_progress=on_progress,
                    profiles=profiles.labels, should_stop=should_stop)
     solved = deadline.elapsed()
