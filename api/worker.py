@@ -18,6 +18,7 @@ Nothing is lost or done twice across crashes:
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
@@ -43,9 +44,13 @@ log = logging.getLogger("marshrut.api.worker")
 
 PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
               "explain_totals.csv")
-# A solve gets time_limit_s for the search; reading the bundle, clustering and writing the files
-# come on top. Past this it is stuck and is stopped.
+# time_limit_s is the planner's wall clock from the plan's acceptance (its created_at) to its files
+# stored (SPEC §3 v2): the solve gets what is left of it (engine.deadline). Past this a solver
+# process is stuck and is stopped.
 GRACE_FACTOR, GRACE_SECONDS = 2.0, 120.0
+# Kept back from the solve for sending the files to the dispatcher and storing them in the database,
+# as rows' worth of writing (engine.deadline): a fixed part and a part per teacher.
+STORE_FIXED_ROWS, STORE_ROWS_PER_TEACHER = 1000.0, 0.5
 HEARTBEAT_SECONDS = 2.0
 PROGRESS_WRITE_SECONDS = 0.5
 RECOVERY_SECONDS = 5.0
@@ -79,16 +84,19 @@ REPLAN_FILES = PLAN_FILES + ("changes.csv", "replan.json")
 SWEEP_FILES = ("sweep.csv", "sweep.png", "summary.json")
 
 
-def _plan_files(region, params, job: dict, previous: bytes | None, send) -> dict[str, bytes]:
+def _plan_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
     from marshrut.engine import plan_region, write_plan
+    from marshrut.engine.deadline import write_pace
 
-    files = plan_region(region, params, on_progress=send)
+    # Storing the files in the database comes after the plan is written: kept back from the solve too.
+    storing = write_pace() * (STORE_FIXED_ROWS + STORE_ROWS_PER_TEACHER * len(region.teachers))
+    files = plan_region(region, params, on_progress=send, deadline=deadline, extra_reserve=storing)
     with tempfile.TemporaryDirectory(prefix="marshrut-plan-") as tmp:
         write_plan(files, tmp)
         return {name: (Path(tmp) / name).read_bytes() for name in PLAN_FILES}
 
 
-def _replan_files(region, params, job: dict, previous: bytes | None, send) -> dict[str, bytes]:
+def _replan_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
     """A re-plan of the previous plan's assignments after the job's changes (a plan of its own)."""
     import csv
     import io
@@ -109,8 +117,9 @@ def _replan_files(region, params, job: dict, previous: bytes | None, send) -> di
         return {name: (Path(tmp) / name).read_bytes() for name in REPLAN_FILES}
 
 
-def _sweep_files(region, params, job: dict, previous: bytes | None, send) -> dict[str, bytes]:
-    """What if budgets, vouchers or seats scale: one solve per factor, in this process, one after another."""
+def _sweep_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
+    """What if budgets, vouchers or seats scale: the points in order of their factor, each from its
+    neighbour's plan and prices, in this process, within the sweep's clock (from the job's acceptance)."""
     from marshrut.engine.sweep import sweep, sweep_plot
 
     factors = job["factors"]
@@ -121,7 +130,8 @@ def _sweep_files(region, params, job: dict, previous: bytes | None, send) -> dic
         send(None, f"sweep {len(done)}/{len(factors)}")
 
     send(None, f"sweep 0/{len(factors)}")
-    frame = sweep(region, params, job["what"], factors, workers=1, on_point=on_point)
+    started = time.monotonic() - deadline.elapsed()
+    frame = sweep(region, params, job["what"], factors, on_point=on_point, started=started)
     with tempfile.TemporaryDirectory(prefix="marshrut-sweep-") as tmp:
         png = sweep_plot(frame, Path(tmp) / "sweep.png", title=job["what"]).read_bytes()
     rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
@@ -134,9 +144,11 @@ JOBS = {"plan": _plan_files, "replan": _replan_files, "sweep": _sweep_files}
 
 
 def solve_in_child(conn: Connection, content: bytes, filename: str, params_json: str, nice: int,
-                   kind: str = "plan", job_json: str | None = None, previous: bytes | None = None) -> None:
+                   kind: str = "plan", job_json: str | None = None, previous: bytes | None = None,
+                   accepted_at: float | None = None) -> None:
     """Runs in the solver process: bundle bytes + params (+ what a re-plan or sweep needs) in,
-    messages out through `conn`."""
+    messages out through `conn`. `accepted_at` (epoch seconds): when the API accepted the job, where
+    its time limit starts."""
     _exit_with_parent()
     try:
         os.nice(nice)
@@ -144,11 +156,15 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
         pass
     try:
         from marshrut.engine import InputError, load_upload, params_from_dict
+        from marshrut.engine.deadline import Deadline, warm_up_in_background
 
         try:
+            warm_up_in_background()  # the route search loads beside the bundle
+            params = params_from_dict(json.loads(params_json))
+            waited = 0.0 if accepted_at is None else time.time() - accepted_at
+            deadline = Deadline.since(params.time_limit_s, waited)
             region = load_upload(content, filename)
             del content
-            params = params_from_dict(json.loads(params_json))
 
             def send(progress, phase: str | None = None) -> None:
                 if progress is None:
@@ -157,7 +173,7 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
                 conn.send(("progress", {"elapsed": _finite(progress.elapsed), "objective": _finite(progress.objective),
                                         "bound": _finite(progress.bound), "phase": str(progress.phase)}))
 
-            blobs = JOBS[kind](region, params, json.loads(job_json or "{}"), previous, send)
+            blobs = JOBS[kind](region, params, json.loads(job_json or "{}"), previous, send, deadline)
             conn.send(("done", blobs))
         except InputError as error:
             conn.send(("failed", error.as_dict()))
@@ -301,7 +317,8 @@ class Dispatcher:
             running = session.scalar(select(func.count()).select_from(Plan).where(Plan.status == "running"))
             if running >= self.settings.max_concurrent_solves:
                 return False
-            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id, Plan.kind, Plan.job)
+            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id, Plan.kind, Plan.job,
+                                               Plan.created_at)
                                         .where(Plan.status == "queued").order_by(Plan.created_at, Plan.id)
                                         .limit(1)).first()
             if candidate is None:
@@ -334,7 +351,8 @@ class Dispatcher:
         process = self.context.Process(
             target=solve_in_child, name=f"marshrut-plan-{candidate.id[:8]}", daemon=True,
             args=(child_conn, bytes(region.content), region.filename, candidate.params, self.settings.solver_nice,
-                  candidate.kind, candidate.job, None if previous is None else bytes(previous)))
+                  candidate.kind, candidate.job, None if previous is None else bytes(previous),
+                  candidate.created_at.replace(tzinfo=dt.UTC).timestamp()))
         try:
             process.start()
         except Exception as error:

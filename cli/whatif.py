@@ -218,13 +218,14 @@ def sweep(
     points: Annotated[int, typer.Option("--points", help="Points of a range a..b", min=2, max=50)] = 7,
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep-*.csv and sweep-*.png")] = Path("sweep"),
     params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters")] = None,
-    time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds per point")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Parallel processes", min=1, max=64)] = 2,
+    time_limit: Annotated[Optional[float], typer.Option(
+        "--time-limit", help="Time limit of one plan, seconds: the sweep takes at most 2.4 times it")] = None,
+    workers: Annotated[int, typer.Option("--workers", help="Solver threads", min=1, max=64)] = 2,
 ) -> None:
     """What-if: need covered as budgets, vouchers or seats scale; table and PNG with the marginal value."""
     from marshrut.engine.bundle import load_bundle
     from marshrut.engine.params import load_params
-    from marshrut.engine.sweep import parse_factors, sweep as run_sweep, sweep_plot
+    from marshrut.engine.sweep import SWEEP_TIME_FACTOR, parse_factors, sweep as run_sweep, sweep_plot
 
     cli = _cli()
     asked = {k: v for k, v in (("budget", budget), ("vouchers", vouchers), ("seats", seats)) if v}
@@ -238,10 +239,15 @@ def sweep(
         plans = {what: parse_factors(text, points) for what, text in asked.items()}
     except InputError as error:
         _fail(error)
+    from marshrut.engine.deadline import Deadline
+
+    clock_started = Deadline.since_process_start(0.0).started  # the first sweep's clock: the command's start
     for what, factors in plans.items():
         started = time.perf_counter()
-        cli.console.print(f"{what}: {len(factors)} точек по {parameters.time_limit_s:g} с, {workers} процесса…")
-        frame = run_sweep(region, parameters, what, factors, workers=workers)
+        cli.console.print(f"{what}: {len(factors)} точек, не дольше {SWEEP_TIME_FACTOR:g} × "
+                          f"{parameters.time_limit_s:g} с, потоков решателя {workers}…")
+        frame = run_sweep(region, parameters, what, factors, workers=workers, started=clock_started)
+        clock_started = None  # each further sweep from its own start
         out.mkdir(parents=True, exist_ok=True)
         frame.to_csv(out / f"sweep-{what}.csv", index=False, lineterminator="\n")
         sweep_plot(frame, out / f"sweep-{what}.png", title=f"{region.name}: {what}")
@@ -254,14 +260,16 @@ def print_sweep(frame) -> None:
     rub = len(frame) and frame["unit"].iloc[0] == "rub"
     table = Table(title_justify="left")
     for column in ("×", "объём / amount", "закрыто / covered", "доля / share", "цель / objective",
-                   "на 1 млн ₽ / per M RUB" if rub else "на место / per seat", "status"):
+                   "на 1 млн ₽ / per M RUB" if rub else "на место / per seat",
+                   "цена строки / row price" + (" per M RUB" if rub else " per seat"), "status"):
         table.add_column(column, justify="right")
     for row in frame.itertuples():
         marginal = row.marginal_need_per_million_rub if rub else row.marginal_need
+        price = row.price_objective_per_million_rub if rub else row.price_objective
         table.add_row(f"{row.factor:g}", cli.rub(row.amount) if rub else cli.number(row.amount, 0),
                       cli.number(row.need_covered, 2), f"{100 * row.need_covered_share:.1f} %",
                       cli.number(row.objective, 2), "—" if marginal != marginal else cli.number(marginal, 3),
-                      row.status)
+                      "—" if price != price else cli.number(price, 3), row.status)
     cli.console.print(table)
 
 

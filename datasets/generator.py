@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .geography import (ALTAI_OUTLINE, KRASNOYARSK_MIDDLE, KRASNOYARSK_NORTH, KRASNOYARSK_SOUTH, TOWNS,
-                        build_roads, place_around, place_in_polygon)
+from .geography import (ALTAI_OUTLINE, KRASNODAR_OUTLINE, KRASNOYARSK_MIDDLE, KRASNOYARSK_NORTH,
+                        KRASNOYARSK_SOUTH, TOWNS, build_roads, place_around, place_in_polygon)
 from .presets import (AUDIENCES, COMP_IDS, COMP_INDEX, COMPETENCIES, DIRECTIONS, KRYMSKY_SETTLEMENTS,
                       LEVELS, MANAGEMENT, PERIOD_END, PERIOD_START, PRESETS, PROFILES, PROGRAM_MAIN_WEIGHTS,
                       PROGRAM_TEMPLATES, RELATED, SESSION_FORMS_LONG, SESSION_FORMS_SHORT, SUBJECTS, THEMES,
@@ -166,7 +166,7 @@ def build_municipalities(preset: Preset) -> list[Municipality]:
         tomsk, seversk, asino = TOWNS["tomsk"]
         out = [town(tomsk), town(seversk, weight=0.0), town(asino, weight=0.0)]
     elif preset.name == "krymsky-district":
-        krymsk, krasnodar = TOWNS["krasnodar"]
+        krymsk, krasnodar = (next(r for r in TOWNS["krasnodar"] if r[0] == n) for n in ("Крымск", "Краснодар"))
         out.append(town(krymsk))
         pts = place_around(rng, len(KRYMSKY_SETTLEMENTS), (krymsk[2], krymsk[3]), 7.0, 28.0)
         for name, (lat, lon) in zip(KRYMSKY_SETTLEMENTS, pts):
@@ -207,6 +207,19 @@ def build_municipalities(preset: Preset) -> list[Municipality]:
             pop = int(_round_to(rng.uniform(2000, 8000), 100))
             out.append(Municipality(f"Северный район {j:02d}", lat, lon, pop, "north", False, -1,
                                     f"(Северный район {j:02d})", 1.4))
+    elif preset.name == "krasnodar-krai":
+        # The towns of the krai; Krymsky district as the krymsky-district preset has it (Krymsk and
+        # its ten rural settlements, the same points), so that preset lies inside this one; and
+        # synthetic rural districts (stanitsa centres) elsewhere in the krai.
+        out = [town(r) for r in TOWNS["krasnodar"]]
+        krymsky = [m for m in build_municipalities(PRESETS["krymsky-district"]) if m.kind == "rural"]
+        out += krymsky
+        existing = [(m.lat, m.lon) for m in out]
+        pts = place_in_polygon(rng, 30, KRASNODAR_OUTLINE, existing, 30.0)
+        for k, (lat, lon) in enumerate(pts, 1):
+            pop = int(_round_to(rng.uniform(50000, 130000), 100))
+            out.append(Municipality(f"Сельский район {k:02d}", lat, lon, pop, "rural", False, 0,
+                                    f"(Сельский район {k:02d})", 1.4))
     else:  # pragma: no cover - PRESETS and this function are kept in step
         raise ValueError(preset.name)
     return out

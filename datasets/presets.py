@@ -375,6 +375,30 @@ PRESETS: dict[str, Preset] = {
                    (ACADEMY, 0.25, "ФР")),
         voucher_share=1.0, voucher_range=(15000, 40000),
     ),
+    "krasnodar-krai": Preset(
+        name="krasnodar-krai",
+        region_name="Краснодарский край",
+        description=("Регион: ~38 000 педагогов, ~1 200 школ; 26 реальных городов края (Крымский район — "
+                     "как в пресете krymsky-district: Крымск и десять сельских поселений) и синтетические "
+                     "сельские районы; краевые инновационные площадки; каталог ДПП ИРО Краснодарского края "
+                     "и др."),
+        teachers=38000, schools=1200, geo_seed=23,
+        avg_school_size=(55.0, 22.0), low_frac=0.07, leader_frac=0.08,
+        profiles=("functional_literacy", "fl_financial_global", "assessment_fgos", "inclusive_at_risk",
+                  "upbringing", "digital", "subject_methodical", "management", "no_deficits"),
+        associations=GENERIC_ASSOCIATIONS,
+        mentor_frac=0.04, mentor_external_frac=0.3,
+        mentor_affiliations=("ГБОУ ИРО Краснодарского края (ЦНППМ)", "муниципальная методическая служба"),
+        n_sites=200, n_site_sessions=440, site_days=(0.25, 0.3, 0.2, 0.15, 0.1),
+        site_cost_per_day=(1500, 3000), site_cost_zero=0.15,
+        site_prefix="Краевая инновационная площадка", site_mode="themes",
+        n_programs=320, online_share=0.35, n_online_sessions=240, n_offline_sessions=560,
+        providers=(("ГБОУ ДПО «Институт развития образования» Краснодарского края", 0.5, "23-ИРО"),
+                   ("ФГБОУ ВО «Кубанский государственный университет»", 0.15, "23-КубГУ"),
+                   ("ФГБОУ ВО «Армавирский государственный педагогический университет»", 0.1, "23-АГПУ"),
+                   (ACADEMY, 0.25, "ФР")),
+        voucher_share=0.45, voucher_range=(10000, 30000),
+    ),
 }
 
 KRYMSKY_SETTLEMENTS = [

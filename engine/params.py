@@ -56,7 +56,9 @@ class Params(BaseModel):
     max_internships: int = Field(1, ge=0, le=100, description="internship sessions per teacher")
     max_programs: int = Field(2, ge=0, le=100, description="program sessions per teacher")
     mentor_from_other_school: bool = Field(True, description="a mentor never mentors at their own school")
-    time_limit_s: float = Field(60, gt=0, le=86400, description="wall-clock limit of the solve, seconds")
+    time_limit_s: float = Field(60, gt=0, le=86400,
+                                description="wall-clock limit of the whole request, seconds: from the command's start "
+                                            "or the API's acceptance of the plan to the last plan file written")
     gap_limit: float = Field(1e-4, ge=0, lt=1, description="the solve stops once its proved gap is at most this")
     pinned: list[AssignmentRef] = Field(default_factory=list, max_length=1_000_000,
                                         description="assignments the plan must contain")

@@ -256,15 +256,37 @@ def write_workbook(files: PlanFiles, path: Path) -> None:
     profiles = pd.DataFrame([{"cluster": p["cluster"], "name": p["name"], "size": p["size"],
                               **{f"deficit:{k}": round(v, 3) for k, v in p["mean_deficit"].items()}}
                              for p in summary.get("profiles", [])])
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        pd.DataFrame(headline, columns=["показатель", "значение"]).to_excel(writer, sheet_name="summary", index=False)
-        files.assignments.to_excel(writer, sheet_name="assignments", index=False)
-        files.routes.to_excel(writer, sheet_name="routes", index=False)
-        files.clusters.to_excel(writer, sheet_name="clusters", index=False)
-        profiles.to_excel(writer, sheet_name="profiles", index=False)
-        if files.left_out is not None:
-            pd.DataFrame(workbook_left_out(files.left_out)).to_excel(writer, sheet_name="left_out", index=False)
-        for sheet in writer.sheets.values():
-            for column in sheet.columns:
-                width = max(len(str(c.value or "")) for c in column[:200])
-                sheet.column_dimensions[column[0].column_letter].width = min(60, max(10, width + 2))
+    sheets = {"summary": pd.DataFrame(headline, columns=["показатель", "значение"]),
+              "assignments": files.assignments, "routes": files.routes, "clusters": files.clusters,
+              "profiles": profiles}
+    if files.left_out is not None:
+        sheets["left_out"] = pd.DataFrame(workbook_left_out(files.left_out))
+    write_sheets(sheets, path)
+
+
+def write_sheets(sheets: dict[str, pd.DataFrame], path) -> None:
+    """Frames as sheets, streamed (openpyxl's write-only mode): about 2.5 times faster than
+    DataFrame.to_excel on the plans of large regions, where writing was a third of the time limit."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    book = Workbook(write_only=True)
+    bold = Font(bold=True)
+    for name, frame in sheets.items():
+        sheet = book.create_sheet(name)
+        columns = [str(c) for c in frame.columns]
+        rows = frame.astype(object).where(frame.notna(), None).to_numpy().tolist()
+        for i, column in enumerate(columns):  # widths from the header and the first 200 rows
+            width = max([len(column)] + [len(str(row[i] if row[i] is not None else "")) for row in rows[:200]])
+            sheet.column_dimensions[get_column_letter(i + 1)].width = min(60, max(10, width + 2))
+        header = []
+        for column in columns:
+            cell = WriteOnlyCell(sheet, value=column)
+            cell.font = bold
+            header.append(cell)
+        sheet.append(header)
+        for row in rows:
+            sheet.append(row)
+    book.save(path)

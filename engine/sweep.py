@@ -3,11 +3,24 @@
     sweep(region, params, "budget", [0.5, 0.75, 1, 1.5, 2]) -> DataFrame (+ sweep_plot -> PNG)
 
 `budget` scales the region's and every municipality's budget, `vouchers` every teacher's
-voucher, `seats` every mentor's capacity and every session's seats. Each point is an
-independent solve, so points run in parallel processes (2 workers by default, one solver
-thread each). The marginal value at each point is the slope of the curve there (central
-difference; one-sided at the ends): need covered per rouble (shown per million roubles), or per
-seat for `seats`, from which a planner reads where money helps most.
+voucher, `seats` every mentor's capacity and every session's seats. Scaling up only relaxes the
+rules, so a plan that fits a smaller factor fits a larger one: the points are solved in order of
+their factor, each starting from the plan of the point before it (and priced first at its prices),
+and each stops at `gap_limit`. The curve reported cannot go down: the best plan of a smaller factor
+is feasible at a larger one, so each point's objective is the best of its own and its neighbour's.
+
+The whole sweep shares one clock of `SWEEP_TIME_FACTOR` times `time_limit_s` (a sweep costs at
+most that many plans), split over the points still to solve as they go: the first, cold, point
+weighs double, and a point that stops early at its gap limit leaves its time to the next.
+
+The marginal value at each point is measured twice: as the slope of the curve (central
+difference; one-sided at the ends) of need covered and of the objective per rouble (per seat for
+`seats`), and as the price of the scaled rows at the point's best Lagrangian bound (the prices of
+the budget rows, or of the seats): `price_objective`, objective points per rouble (seat) of the
+whole scaled amount. It is the slope of that bound as the amount grows, so where the bound is tight
+(the LP relaxation has no gap), no more than that comes of the next roubles; where it is not, it is
+the LP's value of a rouble. The two columns side by side tell a planner how far the slope of the
+integer curve and the value of a rouble in the relaxation agree.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from .changes import scaled
+from .solver.solve import OPTIMAL_TOLERANCE
 from .params import Params
 from .problems import InputError, Problem
 from .region import RegionData
@@ -30,7 +44,10 @@ from .region import RegionData
 WHAT = ("budget", "vouchers", "seats")
 SWEEP_COLUMNS = ["what", "factor", "amount", "unit", "status", "objective", "bound", "gap", "need_total",
                  "need_covered", "need_covered_share", "cost_total_rub", "spent_budget_rub", "spent_voucher_rub",
-                 "assignments", "plan_from_factor", "marginal_need", "marginal_objective", "marginal_need_per_million_rub", "seconds"]
+                 "assignments", "plan_from_factor", "marginal_need", "marginal_objective", "marginal_need_per_million_rub",
+                 "price_objective", "price_objective_per_million_rub", "seconds"]
+SWEEP_TIME_FACTOR = 2.4  # the sweep's clock, in time limits of one plan
+FIRST_POINT_WEIGHT = 2.0  # the first point starts cold: it gets this many shares of the time
 
 
 def parse_factors(text: str, points: int = 7) -> list[float]:
@@ -76,13 +93,16 @@ def scale_region(region: RegionData, what: str, factor: float) -> RegionData:
     return scaled(region, **{what: factor})
 
 
-def solve_point(region: RegionData, params: Params, what: str, factor: float) -> dict:
-    """One point of the curve (runs in a worker process)."""
+def solve_point(region: RegionData, params: Params, what: str, factor: float, start: list | None = None,
+                prices=None) -> tuple[dict, list, object]:
+    """One point of the curve, from a neighbour's plan (`start`, AssignmentRef list) and prices:
+    (its row, its plan as AssignmentRef list, its prices)."""
+    from .params import KINDS, AssignmentRef
     from .solver import solve
 
     started = time.perf_counter()
     point = scale_region(region, what, factor)
-    result = solve(point, params)
+    result = solve(point, params, start=start, prices=prices)
     inst = result.instance
     plan = result.plan
     acts = result.activities
@@ -91,43 +111,105 @@ def solve_point(region: RegionData, params: Params, what: str, factor: float) ->
     need_total = float(inst.need.sum())
     covered = float((inst.need * np.minimum(1.0, cover)).sum())
     amount, unit = amount_of(point, what)
-    return {"what": what, "factor": factor, "amount": amount, "unit": unit, "status": result.status,
-            "objective": result.objective, "bound": result.bound, "gap": result.gap, "need_total": need_total,
-            "need_covered": covered, "need_covered_share": covered / need_total if need_total else 1.0,
-            "cost_total_rub": int(acts.cost_rub[plan.activity].sum()),
-            "spent_budget_rub": int(acts.budget_rub[plan.activity].sum()),
-            "spent_voucher_rub": int(acts.voucher_rub[plan.activity].sum()),
-            "assignments": int(len(plan.teacher)), "seconds": round(time.perf_counter() - started, 3)}
+    row = {"what": what, "factor": factor, "amount": amount, "unit": unit, "status": result.status,
+           "objective": result.objective, "bound": result.bound, "gap": result.gap, "need_total": need_total,
+           "need_covered": covered, "need_covered_share": covered / need_total if need_total else 1.0,
+           "cost_total_rub": int(acts.cost_rub[plan.activity].sum()),
+           "spent_budget_rub": int(acts.budget_rub[plan.activity].sum()),
+           "spent_voucher_rub": int(acts.voucher_rub[plan.activity].sum()),
+           "assignments": int(len(plan.teacher)), "price_objective": price_of(inst, result.prices, what, amount),
+           "seconds": round(time.perf_counter() - started, 3)}
+    teacher_ids = np.asarray(point.teachers.ids, dtype=object)
+    refs = [AssignmentRef(teacher_id=teacher_ids[t], kind=KINDS[acts.kind[a]], resource_id=acts.ids[a])
+            for t, a in zip(plan.teacher.tolist(), plan.activity.tolist())]
+    return row, refs, result.prices
 
 
-def sweep(region: RegionData, params: Params, what: str, factors: list[float], workers: int = 2,
-          on_point: Callable[[dict], None] | None = None, context: str = "spawn") -> pd.DataFrame:
-    """Solves every point (in `workers` processes; 1 = in this process) and adds the marginal values.
-    `context`: how worker processes start (spawn: a fresh interpreter, safe beside threads; a server
-    with a preloaded forkserver passes "forkserver")."""
-    scale_region(region, what, 1.0)  # checks `what`
-    point_params = params.model_copy(update={"workers": 1})
-    rows = []
-    if workers <= 1 or len(factors) <= 1:
-        for factor in factors:
-            rows.append(solve_point(region, point_params, what, factor))
-            if on_point:
-                on_point(rows[-1])
+def price_of(inst, prices, what: str, amount: float) -> float:
+    """Objective points per unit of the scaled amount at these prices of the shared rows: the slope
+    of the Lagrangian bound L(prices) as every scaled row grows in proportion (NaN where no row is
+    scaled: vouchers are each teacher's own limit, not a shared row)."""
+    if prices is None or amount <= 0:
+        return float("nan")
+    region = inst.region
+    if what == "budget":
+        municipal = region.budgets.municipality_rub
+        worth = float(prices.region) * max(0, region.budgets.region_rub) \
+            + float((prices.municipal * np.maximum(0, municipal)).sum())
+    elif what == "seats" and prices.capacity.shape == (len(inst.activities),):
+        worth = float((prices.capacity * np.maximum(0, inst.activities.capacity)).sum())
     else:
-        with ProcessPoolExecutor(max_workers=min(workers, len(factors)),
-                                 mp_context=multiprocessing.get_context(context)) as pool:
-            futures = [pool.submit(solve_point, region, point_params, what, factor) for factor in factors]
-            for future in futures:
-                rows.append(future.result())
-                if on_point:
-                    on_point(rows[-1])
+        return float("nan")
+    return worth / amount
+
+
+def sweep(region: RegionData, params: Params, what: str, factors: list[float], workers: int | None = None,
+          on_point: Callable[[dict], None] | None = None, context: str | None = None,
+          time_factor: float = SWEEP_TIME_FACTOR, started: float | None = None) -> pd.DataFrame:
+    """Solves the points in order of their factor, each from its neighbour's plan and prices, within
+    `time_factor` x `params.time_limit_s` in all, and adds the marginal values. `workers`: solver
+    threads (params.workers when not given). `context`: None solves in this process; a start method
+    (e.g. "forkserver" in a server) solves the whole chain in one child process started that way.
+    `started` (time.monotonic()): when the sweep's clock started, e.g. the command's start; now if
+    not given."""
+    scale_region(region, what, 1.0)  # checks `what`
+    if workers is not None:
+        params = params.model_copy(update={"workers": workers})
+    factors = sorted(factors)
+    if context is None:
+        rows = _chain(region, params, what, factors, time_factor, on_point, started=started)
+    else:
+        with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context(context)) as pool:
+            rows = pool.submit(_chain, region, params, what, factors, time_factor, started=started).result()
+        if on_point:
+            for row in rows:
+                on_point(row)
     return with_marginals(pd.DataFrame(rows))
+
+
+def sweep_plans(region: RegionData, params: Params, what: str, factors: list[float],
+                time_factor: float = SWEEP_TIME_FACTOR) -> tuple[pd.DataFrame, dict[float, list]]:
+    """The sweep, and the plan (AssignmentRef list) each point reports: the envelope's, whose
+    factor is in `plan_from_factor`."""
+    plans: dict[float, list] = {}
+    rows = _chain(region, params, what, sorted(factors), time_factor, None, plans)
+    return with_marginals(pd.DataFrame(rows)), plans
+
+
+def _chain(region: RegionData, params: Params, what: str, factors: list[float], time_factor: float,
+           on_point: Callable[[dict], None] | None = None, plans: dict | None = None,
+           started: float | None = None) -> list[dict]:
+    """The points in order, each from the best plan so far (it fits every larger factor)."""
+    from .deadline import WRITE_FIXED_ROWS, Deadline, write_pace
+
+    # the table and the plot are written after the last point: their time is kept back
+    clock = Deadline(time_factor * params.time_limit_s - write_pace() * WRITE_FIXED_ROWS,
+                     time.monotonic() if started is None else started)
+    rows: list[dict] = []
+    best_plan, best_objective, prices = None, float("-inf"), None
+    for i, factor in enumerate(factors):
+        shares = FIRST_POINT_WEIGHT * (i == 0) + (len(factors) - i - (i == 0))
+        share = (FIRST_POINT_WEIGHT if i == 0 else 1.0) / shares
+        limit = max(0.5, clock.left() * share)
+        row, plan, point_prices = solve_point(region, params.model_copy(update={"time_limit_s": limit}), what,
+                                              factor, start=best_plan, prices=prices)
+        if row["objective"] >= best_objective - 1e-9:  # as with_marginals: else the envelope keeps the last
+            best_plan, best_objective = plan, row["objective"]
+        if point_prices is not None:
+            prices = point_prices
+        if plans is not None:
+            plans[factor] = best_plan
+        rows.append(row)
+        if on_point:
+            on_point(row)
+    return rows
 
 
 def with_marginals(frame: pd.DataFrame) -> pd.DataFrame:
     """Monotone envelope, then slopes. Scaling up only relaxes the rules, so the plan of a smaller
     factor is feasible at a larger one: where a time-limited solve did worse, that plan's figures
-    are shown instead (`plan_from_factor` says whose), and the curve never falls."""
+    are shown instead (`plan_from_factor` says whose), and the curve never falls. Status and gap
+    are recomputed from the envelope's objective and the tightest bound that holds."""
     frame = frame.sort_values("factor", kind="stable").reset_index(drop=True)
     frame["plan_from_factor"] = frame["factor"]
     carried = ["objective", "need_covered", "need_covered_share", "cost_total_rub", "spent_budget_rub",
@@ -136,14 +218,20 @@ def with_marginals(frame: pd.DataFrame) -> pd.DataFrame:
         if frame.at[i, "objective"] < frame.at[i - 1, "objective"] - 1e-9:
             for column in carried:
                 frame.at[i, column] = frame.at[i - 1, column]
-            frame.at[i, "status"] = "FEASIBLE"
-            frame.at[i, "gap"] = max(0.0, (frame.at[i, "bound"] - frame.at[i, "objective"])
-                                     / max(1.0, abs(frame.at[i, "bound"])))
+    # A bound of a larger factor bounds every smaller one too (its optimum is no larger).
+    frame["bound"] = np.minimum.accumulate(frame["bound"].to_numpy(float)[::-1])[::-1]
+    frame["bound"] = np.maximum(frame["bound"], frame["objective"])
+    frame["gap"] = (frame["bound"] - frame["objective"]) / np.maximum(1.0, frame["bound"].abs())
+    frame["status"] = np.where(frame["gap"] <= OPTIMAL_TOLERANCE, "OPTIMAL", "FEASIBLE")
     amount = frame["amount"].to_numpy(float)
     for column, target in (("need_covered", "marginal_need"), ("objective", "marginal_objective")):
         values = frame[column].to_numpy(float)
         frame[target] = _slope(amount, values)
     frame["marginal_need_per_million_rub"] = np.where(frame["unit"] == "rub", frame["marginal_need"] * 1e6, np.nan)
+    if "price_objective" not in frame:
+        frame["price_objective"] = np.nan
+    frame["price_objective_per_million_rub"] = np.where(frame["unit"] == "rub", frame["price_objective"] * 1e6,
+                                                        np.nan)
     return frame.reindex(columns=SWEEP_COLUMNS)
 
 

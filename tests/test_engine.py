@@ -253,3 +253,26 @@ def test_regions_of_unusual_shape_plan_and_write(tmp_path, shape):
     exact, _ = exact_optimum(folder, {})
     assert files.summary["objective"] == pytest.approx(exact, abs=1e-6)
     assert (tmp_path / "plan" / "explain.csv").exists()
+
+
+@pytest.mark.parametrize("value", [-0.1, 1.0, 2, "x"])
+def test_gap_limit_is_validated(value):
+    from marshrut.engine.params import params_from_dict
+
+    with pytest.raises(InputError) as error:
+        params_from_dict({"gap_limit": value})
+    assert error.value.problems[0].column == "gap_limit"
+    assert Params().gap_limit == 1e-4 and params_from_dict({"gap_limit": 0}).gap_limit == 0
+
+
+def test_the_solve_stops_at_the_gap_limit(tmp_path):
+    from marshrut.engine import solve
+
+    region = load_bundle(random_bundle(13, tmp_path / "b", teachers=40, schools=6, mentors=5, sites=3, programs=5))
+    loose = solve(region, Params(time_limit_s=20, gap_limit=0.9))
+    assert loose.gap <= 0.9
+    # proved within its limit after the decomposition: neither the MIP of everything nor the
+    # neighbourhood search started
+    assert "mip_status" not in loose.statistics and "lns_moves" not in loose.statistics
+    tight = solve(region, Params(time_limit_s=20, gap_limit=0))
+    assert tight.status == "OPTIMAL" and tight.objective >= loose.objective - 1e-9

@@ -22,7 +22,8 @@ COMPETENCY_IDS = ["fl_reading", "fl_math", "fl_science", "fl_financial", "fl_glo
                   "methodical", "assessment", "fgos", "inclusive", "at_risk", "upbringing", "digital", "management"]
 PERIOD = ("2026-09-01", "2027-05-31")
 # small sizes of the two big presets keep the suite fast
-SMALL = {"tomsk-school-44": None, "krymsky-district": None, "altai-krai": 2500, "krasnoyarsk-krai": 2500}
+SMALL = {"tomsk-school-44": None, "krymsky-district": None, "altai-krai": 2500, "krasnoyarsk-krai": 2500,
+         "krasnodar-krai": 2500}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +37,8 @@ def read(bundle: Path, stem: str) -> pd.DataFrame:
 
 
 def test_presets_listed():
-    assert set(PRESETS) == {"tomsk-school-44", "krymsky-district", "altai-krai", "krasnoyarsk-krai"}
+    assert set(PRESETS) == {"tomsk-school-44", "krymsky-district", "altai-krai", "krasnoyarsk-krai",
+                            "krasnodar-krai"}
 
 
 def test_bad_arguments():
@@ -51,7 +53,8 @@ def _files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
 
-@pytest.mark.parametrize("preset,n", [("krymsky-district", None), ("krasnoyarsk-krai", 1500)])
+@pytest.mark.parametrize("preset,n", [("krymsky-district", None), ("krasnoyarsk-krai", 1500),
+                                      ("krasnodar-krai", 1500)])
 def test_same_seed_is_byte_identical(tmp_path, preset, n):
     a = generate_bundle(preset, tmp_path / "a", seed=3, teachers=n)
     b = generate_bundle(preset, tmp_path / "b", seed=3, teachers=n)
@@ -249,6 +252,42 @@ def test_altai_full_size(altai_full, tmp_path):
     assert sum(1 for _ in open(out / "teachers.csv", encoding="utf-8")) == z["teachers"] + 1
 
 
+def test_krasnodar_full_size_real_towns_and_krymsky_inside(tmp_path):
+    import csv
+
+    frames, region = generate_frames("krasnodar-krai")
+    z = _sizes(frames)
+    assert 36000 <= z["teachers"] <= 40000 and 1150 <= z["schools"] <= 1250
+    assert 0.03 <= z["mentors"] / z["teachers"] <= 0.05
+    assert 0.05 <= frames["schools"].low_results.mean() <= 0.09
+    mun = frames["municipalities"]
+    # every town of the krai in the cities file, at its coordinates (the file itself is not shipped:
+    # the rows used are copied into datasets/geography.py with attribution)
+    real = mun[mun.real.eq(1)]
+    towns = {"Краснодар": (45.0402, 38.976), "Сочи": (43.5855, 39.7232), "Новороссийск": (44.7235, 37.7686),
+             "Армавир": (45.0012, 41.1324), "Крымск": (44.9344, 37.9856), "Хадыженск": (44.4123, 39.532)}
+    assert len(real) == 26
+    for name, point in towns.items():
+        row = real[real.name.eq(f"г. {name}")].iloc[0]
+        assert (round(row.lat, 4), round(row.lon, 4)) == point
+    assert 4.5e6 <= mun.population.sum() <= 6.5e6  # the krai has about 5.7 million people
+    # the district preset lies inside: Krymsk and its rural settlements at the same points
+    district = generate_frames("krymsky-district")[0]["municipalities"]
+    inside = district[district.kind.isin(["rural"]) | district.name.eq("г. Крымск")]
+    merged = inside.merge(mun, on="name", suffixes=("_district", "_krai"))
+    assert len(merged) == len(inside) == 11
+    assert (merged.lat_district == merged.lat_krai).all() and (merged.lon_district == merged.lon_krai).all()
+    # ... and about as many of the krai's teachers work there as the district preset has
+    teachers = frames["teachers"].merge(frames["schools"], on="school_id").merge(mun, on="municipality_id")
+    assert 550 <= teachers.municipality_id.isin(set(mun.municipality_id[mun.name.isin(set(inside.name))])).sum() \
+        <= 900
+    # every synthetic municipality inside the krai's outline
+    from marshrut.datasets.geography import KRASNODAR_OUTLINE, _inside
+
+    assert all(_inside(r.lat, r.lon, KRASNODAR_OUTLINE) for r in mun.itertuples())
+    assert region["name"] == "Краснодарский край"
+
+
 def test_krasnoyarsk_vouchers_and_distances(bundles):
     b = bundles["krasnoyarsk-krai"]
     t = read(b, "teachers").astype({"voucher_rub": int})
@@ -265,13 +304,13 @@ def test_krasnoyarsk_vouchers_and_distances(bundles):
     assert far > 0
 
 
-@pytest.mark.parametrize("preset", ["tomsk-school-44", "krymsky-district", "altai-krai"])
+@pytest.mark.parametrize("preset", ["tomsk-school-44", "krymsky-district", "altai-krai", "krasnodar-krai"])
 def test_voucher_share_elsewhere(bundles, preset):
     t = read(bundles[preset], "teachers").astype({"voucher_rub": int})
     assert 0.25 <= t.voucher_rub.gt(0).mean() <= 0.65
 
 
-@pytest.mark.parametrize("preset", ["altai-krai", "krymsky-district"])
+@pytest.mark.parametrize("preset", ["altai-krai", "krymsky-district", "krasnodar-krai"])
 def test_roads_connected(bundles, preset):
     import networkx as nx
     b = bundles[preset]
@@ -283,7 +322,7 @@ def test_roads_connected(bundles, preset):
 
 
 # ---- content ------------------------------------------------------------------------------------
-@pytest.mark.parametrize("preset", ["krymsky-district", "altai-krai", "krasnoyarsk-krai"])
+@pytest.mark.parametrize("preset", ["krymsky-district", "altai-krai", "krasnoyarsk-krai", "krasnodar-krai"])
 def test_low_results_schools_score_lower(bundles, preset):
     b = bundles[preset]
     d = read(b, "diagnostics").astype({"score": int}).merge(read(b, "teachers"), on="teacher_id")

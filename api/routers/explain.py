@@ -306,10 +306,12 @@ def read_replan(plan_id: str, session: SessionDep) -> ReplanOut:
              summary="What if budgets, vouchers or seats scale: queued; need covered and marginal value per rouble")
 def sweep(plan_id: str, body: SweepRequest, request: Request, response: Response, session: SessionDep,
           settings: SettingsDep, access: PlannerAccess) -> JobCreated:
-    """Independent solves of the plan's region with its parameters, one per factor, as one job in
-    the queue (progress `sweep i/n`, cancel, survives a restart). Follow `GET /v1/plans/{plan_id}`
-    of the job, then `GET /v1/plans/{plan_id}/sweep` (`?format=csv | png`). The marginal value is
-    the slope of need covered per rouble (per million in `..._per_million_rub`) or per seat."""
+    """Solves of the plan's region with its parameters in order of the factor, each from its
+    neighbour's plan and prices, within 2.4 times the time limit in all, as one job in the queue
+    (progress `sweep i/n`, cancel, survives a restart). Follow `GET /v1/plans/{plan_id}` of the job,
+    then `GET /v1/plans/{plan_id}/sweep` (`?format=csv | png`). The curve never goes down; the
+    marginal value is the slope of need covered per rouble (per million in `..._per_million_rub`)
+    or per seat, and `price_objective` the price of the scaled rows at the point's bound."""
     from marshrut.engine.sweep import parse_factors
 
     plan = get_plan(session, plan_id)

@@ -59,8 +59,9 @@ class _Progress(cp_model.CpSolverSolutionCallback):
 
 def solve_teachers(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_limit: float, *,
                    workers: int = 2, seed: int = 0, on_solution: Callable[[float, float], None] | None = None,
-                   full: bool = False) -> SubResult:
-    """Re-optimises the routes of the teachers owning `candidates`, everyone else's fixed as in `chosen`.
+                   full: bool = False, rel_gap: float = 0.0) -> SubResult:
+    """Re-optimises the routes of the teachers owning `candidates`, everyone else's fixed as in `chosen`;
+    stops once within `rel_gap` of its own bound (the whole model's solve passes `gap_limit`).
 
     `candidates` must contain every option those teachers currently hold.
     """
@@ -166,6 +167,7 @@ def solve_teachers(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, t
     solver.parameters.max_time_in_seconds = max(0.05, time_limit - (time.perf_counter() - started))
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
+    solver.parameters.relative_gap_limit = rel_gap
     if full:
         solver.parameters.log_search_progress = False
     callback = _Progress(on_solution, scale, 0.0) if on_solution and full else None

@@ -31,8 +31,10 @@ class MipResult:
     seconds: float
 
 
-def solve_mip(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_limit: float) -> MipResult:
-    """Re-optimises the teachers owning `candidates` (which include all options they hold now)."""
+def solve_mip(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_limit: float,
+              rel_gap: float = MIP_REL_GAP) -> MipResult:
+    """Re-optimises the teachers owning `candidates` (which include all options they hold now); HiGHS
+    stops once within `rel_gap` of its own bound (the whole model's solve passes `gap_limit`)."""
     started = time.perf_counter()
     opts = inst.options
     teachers = np.unique(opts.teacher[candidates])
@@ -45,7 +47,7 @@ def solve_mip(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_l
     integrality = np.r_[np.zeros(model.n_pairs), np.ones(len(candidates))]
     result = milp(-model.cost, constraints=LinearConstraint(model.matrix, -np.inf, model.rhs),
                   bounds=Bounds(model.lower, model.upper), integrality=integrality,
-                  options={"time_limit": max(0.1, float(time_limit)), "mip_rel_gap": MIP_REL_GAP,
+                  options={"time_limit": max(0.1, float(time_limit)), "mip_rel_gap": max(MIP_REL_GAP, rel_gap),
                            "presolve": True, "disp": False})
     seconds = time.perf_counter() - started
     current = chosen[candidates]

@@ -33,7 +33,7 @@ from ..problems import InputError, Problem
 from ..region import RegionData
 from ..rules import PlanArrays, violations
 from .bound import lp_bound
-from .decompose import Decomposition
+from .decompose import Decomposition, Duals
 from .routes import warm_up
 from .greedy import Residuals, greedy
 from .instance import Instance
@@ -71,6 +71,9 @@ class Result:
     solve_seconds: float
     statistics: dict = field(default_factory=dict)
     history: list[Progress] = field(default_factory=list)
+    # The shared rows' prices of the best bound (points per seat and per rouble): a neighbouring
+    # solve (a sweep's next point) starts from them, and they price a rouble of budget.
+    prices: Duals | None = None
 
     @property
     def gap(self) -> float:
@@ -109,11 +112,15 @@ class _Tracker:
 
 def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
           profiles: np.ndarray | None = None, should_stop: Callable[[], bool] | None = None,
-          keep: list | None = None, keep_bonus: float = 0.0) -> Result:
+          keep: list | None = None, keep_bonus: float = 0.0, start: list | None = None,
+          prices: Duals | None = None) -> Result:
     """Plans the region. Raises InputError only for pinned assignments that break the rules.
 
     `keep` (AssignmentRef list, e.g. a previous plan) earns `keep_bonus` points per kept
     assignment: re-planning moves an assignment only where that gains more than the bonus.
+    `start` (AssignmentRef list) is a plan to start from, e.g. a neighbouring sweep point's: used
+    when it obeys every rule here, else ignored; `prices` (a neighbour's Result.prices) are priced
+    first, which gives a bound and routes before the first master LP.
     """
     warm_up()  # a one-time compilation after installation is not the solve's time
     started = time.perf_counter()
@@ -125,11 +132,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
                    "pooled_activities": inst.pools.n_pooled if inst.pools else 0,
                    "options_seconds": round(tracker.elapsed(), 3)}
 
-    def done(objective: float, bound: float) -> bool:
-        """Proved within the planner's gap limit (or optimal): nothing left to do."""
-        return _gap(objective, bound) <= max(params.gap_limit, OPTIMAL_TOLERANCE)
-
-    chosen = greedy(inst)
+    chosen = greedy(inst, _start_plan(inst, start))
     objective = inst.solver_objective(chosen)
     stats.update(greedy_objective=objective, greedy_seconds=round(tracker.elapsed(), 3))
     tracker.update("greedy", objective)
@@ -137,6 +140,10 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     # The decomposition: a proved bound from each teacher's exact best route at the shared rows' prices,
     # and routes as columns for a plan (engine.solver.decompose).
     decomposition = Decomposition(inst)
+    if prices is not None and prices.capacity.shape == (len(inst.activities),) \
+            and prices.municipal.shape == (len(region.municipalities),):
+        _, routes, _ = decomposition.price(prices)  # any prices >= 0 give a proved bound
+        decomposition.add(routes)
     remaining = deadline - time.perf_counter()
     rounds = decomposition.run(chosen, time_limit=DECOMPOSITION_SHARE * remaining,
                                on_round=lambda _: tracker.update("decomposition", None,
@@ -149,7 +156,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
                  decomposition_inexact_teachers=rounds[-1].inexact if rounds else None)
     # Plans from the routes: the master's solution rounded (routes taken whole, most certain first,
     # the rest priced again at the master's prices), and where the master is small, a MIP over its routes.
-    if decomposition.last_duals is not None and not done(objective, bound):
+    if decomposition.last_duals is not None and not _settled(objective, bound, params):
         remaining = deadline - time.perf_counter()
         plan = greedy(inst, decomposition.priced_plan(decomposition.last_duals, max(0.5, 0.25 * remaining)))
         stats["rounded_master_objective"] = inst.solver_objective(plan)
@@ -158,7 +165,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
             tracker.update("rounded master", objective, bound)
     remaining = deadline - time.perf_counter()
     if rounds and decomposition.n_columns <= MASTER_MIP_COLUMNS and remaining > 0.5 \
-            and not done(objective, bound):
+            and not _settled(objective, bound, params):
         with _ticking(tracker, "routes mip"):
             plan = decomposition.integer_plan(min(MASTER_MIP_SECONDS, MASTER_MIP_SHARE * remaining))
         if plan is not None:
@@ -171,7 +178,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     # Small problems: the LP over options, for reduced-cost fixing before one MIP of everything.
     fixing = np.zeros(inst.n_options)
     remaining = deadline - time.perf_counter()
-    if inst.n_options <= LP_FIXING_OPTIONS and remaining > 0.5 and not done(objective, bound):
+    if inst.n_options <= LP_FIXING_OPTIONS and remaining > 0.5 and not _settled(objective, bound, params):
         bound_result = lp_bound(inst, chosen, time_limit=max(0.5, 0.35 * remaining))
         stats.update(lp_objective=bound_result.lp_objective, lp_rounds=bound_result.iterations,
                      lp_master=bound_result.master_size, lp_seconds=round(bound_result.seconds, 3))
@@ -184,10 +191,10 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
 
     alive = _live_options(inst, bound, fixing, objective, chosen)
     stats["live_options"] = int(alive.sum())
-    if alive.sum() <= FULL_MODEL_OPTIONS and not done(objective, bound):
+    if alive.sum() <= FULL_MODEL_OPTIONS and not _settled(objective, bound, params):
         chosen, bound = _full_model(inst, alive, chosen, objective, bound, deadline, tracker, stats)
     if deadline - time.perf_counter() > 0.3 and not (should_stop and should_stop()) \
-            and not done(inst.solver_objective(chosen), bound):
+            and not _settled(inst.solver_objective(chosen), bound, params):
         chosen = _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profiles, should_stop)
 
     # Neighbourhoods leave some teachers untouched when time runs out: a last greedy pass only adds.
@@ -202,7 +209,20 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
         raise RuntimeError("plan breaks rules: " + "; ".join(broken[:5]))
     status = "OPTIMAL" if _proved(objective, bound) else "FEASIBLE"
     tracker.update("done", objective, bound)
-    return Result(inst, chosen, status, objective, bound, tracker.elapsed(), stats, tracker.history)
+    return Result(inst, chosen, status, objective, bound, tracker.elapsed(), stats, tracker.history,
+                  decomposition.best_duals)
+
+
+def _start_plan(inst: Instance, start: list | None) -> np.ndarray:
+    """The pinned options plus those of `start`, when together they obey every rule; else the pinned."""
+    chosen = inst.options.pinned.copy()
+    if start:
+        candidate = chosen.copy()
+        candidate[inst.options.find(inst.region, inst.activities, start)] = True
+        if not violations(inst.region, inst.params, inst.activities,
+                          PlanArrays(inst.options.teacher[candidate], inst.options.activity[candidate])):
+            chosen = candidate
+    return chosen
 
 
 @contextmanager
@@ -248,13 +268,13 @@ def _repaired(inst: Instance, chosen: np.ndarray) -> np.ndarray:
     return chosen
 
 
-def _gap(objective: float, bound: float) -> float:
-    """SPEC §6's gap."""
-    return (bound - objective) / max(1.0, abs(bound))
+def _proved(objective: float, bound: float, tolerance: float = OPTIMAL_TOLERANCE) -> bool:
+    return (bound - objective) / max(1.0, abs(bound)) <= tolerance
 
 
-def _proved(objective: float, bound: float) -> bool:
-    return _gap(objective, bound) <= OPTIMAL_TOLERANCE
+def _settled(objective: float, bound: float, params: Params) -> bool:
+    """Proved within the planner's `gap_limit`: no phase starts after that."""
+    return _proved(objective, bound, max(OPTIMAL_TOLERANCE, params.gap_limit))
 
 
 def _check_pinned_jointly(inst: Instance) -> None:
@@ -272,12 +292,14 @@ def _check_pinned_jointly(inst: Instance) -> None:
 def _exact(inst: Instance, candidates: np.ndarray, chosen: np.ndarray, time_limit: float,
            full: bool = False) -> MipResult:
     """The exact sub-solver chosen by `params.subsolver` over the teachers of `candidates`."""
+    # Only the whole model's solve may stop at the planner's `gap_limit`: its bound is the plan's.
+    rel_gap = inst.params.gap_limit if full else MIP_REL_GAP
     if inst.params.subsolver == "highs":
-        return solve_mip(inst, candidates, chosen, time_limit)
+        return solve_mip(inst, candidates, chosen, time_limit, rel_gap=rel_gap)
     from .cpsat import solve_teachers  # OR-Tools, imported only when asked for
 
     sub = solve_teachers(inst, candidates, chosen, time_limit, workers=inst.params.workers,
-                         seed=inst.params.seed, full=full)
+                         seed=inst.params.seed, full=full, rel_gap=rel_gap if full else 0.0)
     # CP-SAT's bound concerns the candidates' teachers; it bounds the whole problem only when
     # they are everyone, which is what `full` means.
     return MipResult(sub.chosen, sub.improved, sub.status, sub.model_bound if full else None, sub.seconds)
@@ -325,8 +347,7 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
     objective = inst.solver_objective(chosen)
     while True:
         remaining = deadline - time.perf_counter()
-        if remaining < 0.3 or (should_stop and should_stop()) \
-                or _gap(objective, bound) <= max(inst.params.gap_limit, OPTIMAL_TOLERANCE):
+        if remaining < 0.3 or (should_stop and should_stop()) or _settled(objective, bound, inst.params):
             break
         kind = kinds[moves % len(kinds)]
         teachers = _pick(kind, rng, inst, chosen, alive, live_count, municipality, travel, profiles, target)
@@ -335,6 +356,9 @@ def _neighbourhoods(inst, alive, chosen, bound, deadline, tracker, stats, profil
             continue
         mask = alive & np.isin(opts.teacher, teachers)
         candidates = np.flatnonzero(mask | (chosen & np.isin(opts.teacher, teachers)))
+        if len(candidates) == 0:  # teachers with no live option: nothing to re-optimise
+            moves += 1
+            continue
         sub = _exact(inst, candidates, chosen, min(remaining, 5.0))
         moves += 1
         if sub.improved:

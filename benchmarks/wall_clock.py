@@ -1,0 +1,111 @@
+"""The time limit as the planner sees it, and sweeps against one plan (issue 13, items 5 and 6).
+
+    python -m marshrut.benchmarks.wall_clock --presets krymsky-district altai-krai --time-limit 60
+
+For each preset (generated, seed 0): `marshrut plan BUNDLE --time-limit T` under `/usr/bin/time -v`
+(wall clock of the whole command, interpreter start and exit included, and peak memory), the
+seconds from the command's start to the last plan file written (what SPEC §3 counts), and then
+`marshrut sweep BUNDLE --budget 0.5x..2x --points 7 --time-limit T` the same way: its wall clock
+against the plan's measured in the same run, and whether the curve is monotone. Prints a markdown
+table (and writes it to OUT/wall_clock.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
+              "explain_totals.csv")
+
+
+def timed(command: list[str], log: Path) -> dict:
+    """Runs `command` under /usr/bin/time -v: wall seconds, peak resident GiB, exit status."""
+    started = time.time()
+    with open(log, "w", encoding="utf-8") as out:
+        run = subprocess.run(["/usr/bin/time", "-v", *command], stdout=out, stderr=subprocess.PIPE, text=True)
+    text = run.stderr
+    wall = re.search(r"Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (\S+)", text)
+    peak = re.search(r"Maximum resident set size \(kbytes\): (\d+)", text)
+    seconds = sum(float(part) * 60 ** i for i, part in enumerate(reversed(wall.group(1).split(":")))) if wall \
+        else float("nan")
+    return {"started": started, "wall_s": seconds, "peak_gib": int(peak.group(1)) / 2**20 if peak else float("nan"),
+            "status": run.returncode}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--presets", nargs="+", default=["krymsky-district", "altai-krai"])
+    ap.add_argument("--time-limit", type=float, default=60.0)
+    ap.add_argument("--out", default="benchmarks/results/wall-clock")
+    ap.add_argument("--no-sweep", action="store_true")
+    ap.add_argument("--readme", action="store_true",
+                    help="write the table into benchmarks/README.md (section wall-clock)")
+    ap.add_argument("--replot", action="store_true", help="only write OUT/wall_clock.md into the README")
+    args = ap.parse_args(argv)
+    from marshrut.datasets.generator import generate_bundle
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.replot:
+        _to_readme(out, args)
+        return 0
+    marshrut = [sys.executable, "-c", "from marshrut.cli import main; main()"]
+    rows = []
+    for preset in args.presets:
+        bundle = out / "bundles" / preset
+        if not (bundle / "teachers.csv").exists():
+            generate_bundle(preset, bundle, seed=0)
+        load = os.getloadavg()
+        plan_dir = out / f"plan-{preset}"
+        plan = timed([*marshrut, "plan", str(bundle), "--out", str(plan_dir), "--time-limit", str(args.time_limit),
+                      "--quiet"], out / f"plan-{preset}.log")
+        to_files = max((plan_dir / n).stat().st_mtime for n in PLAN_FILES) - plan["started"]
+        summary = pd.read_json(plan_dir / "summary.json", typ="series")
+        row = {"preset": preset, "limit_s": args.time_limit, "plan_wall_s": round(plan["wall_s"], 1),
+               "to_last_file_s": round(to_files, 1), "overrun": f"{100 * (to_files / args.time_limit - 1):+.1f}%",
+               "peak_gib": round(plan["peak_gib"], 2), "gap": f"{100 * summary['gap']:.2f}%",
+               "solve_given_s": summary["wall_clock"]["solve_limit_s"], "solve_took_s": summary["wall_clock"]["solve_s"],
+               "load_before": f"{load[0]:.1f}"}
+        if not args.no_sweep:
+            sweep_dir = out / f"sweep-{preset}"
+            sweep = timed([*marshrut, "sweep", str(bundle), "--budget", "0.5x..2x", "--points", "7", "--out",
+                           str(sweep_dir), "--time-limit", str(args.time_limit)], out / f"sweep-{preset}.log")
+            curve = pd.read_csv(sweep_dir / "sweep-budget.csv")
+            row.update(sweep_wall_s=round(sweep["wall_s"], 1), sweep_over_plan=round(sweep["wall_s"] / plan["wall_s"], 2),
+                       monotone=bool((curve["objective"].diff().dropna() >= -1e-9).all()),
+                       sweep_gaps="/".join(f"{100 * g:.2f}" for g in curve["gap"]),
+                       sweep_peak_gib=round(sweep["peak_gib"], 2))
+        row["load_after"] = f"{os.getloadavg()[0]:.1f}"
+        rows.append(row)
+        print(row, flush=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    table = "\n".join(["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+                      + ["| " + " | ".join(str(row.get(c, "")) for c in columns) + " |" for row in rows])
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    text = f"{table}\n\nTaken {stamp} on {os.cpu_count()} cores (load averages above: the machine is shared).\n"
+    command = "python -m marshrut.benchmarks.wall_clock --presets " + " ".join(args.presets) + \
+        f" --time-limit {args.time_limit:g}" + (" --no-sweep" if args.no_sweep else "")
+    text += f"Command: `{command}`.\n"
+    (out / "wall_clock.md").write_text(text, encoding="utf-8")
+    print(text)
+    if args.readme:
+        _to_readme(out, args)
+    return 0
+
+
+def _to_readme(out: Path, args) -> None:
+    from marshrut.benchmarks.run import update_readme
+
+    update_readme({"wall-clock": (out / "wall_clock.md").read_text(encoding="utf-8")})
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
