@@ -141,3 +141,24 @@ def test_worthwhile_options_are_those_of_positive_value_alone_and_pins(tmp_path,
         full = Instance.build(region, params)
         kept = full.standalone_value(np.arange(full.n_options)) > 0
         assert inst.n_options == int((kept | full.options.pinned).sum())
+
+
+def test_a_start_plan_that_names_pooled_sessions_and_mentors_is_taken_whole(tmp_path):
+    # A neighbouring sweep point hands its plan over by the region's session and mentor ids; with pools
+    # the solver must find each of them as its pool, or the warm start is silently lost.
+    from marshrut.engine.params import KINDS, AssignmentRef
+    from marshrut.engine.solver.solve import _start_plan, solve
+
+    region = load_bundle(pooled_bundle(3, tmp_path / "b", teachers=20, tight=0.9))
+    params = Params(time_limit_s=10)
+    first = solve(region, params)
+    assert first.instance.pools.n_pooled > 0
+    acts, ids = first.activities, np.asarray(region.teachers.ids, dtype=object)
+    refs = [AssignmentRef(teacher_id=ids[t], kind=KINDS[acts.kind[a]], resource_id=acts.ids[a])
+            for t, a in zip(first.plan.teacher.tolist(), first.plan.activity.tolist())]
+    pooled_members = {str(acts.ids[a]) for m in first.instance.pools.members if len(m) > 1 for a in m.tolist()}
+    assert any(ref.resource_id in pooled_members for ref in refs)  # the case meant: the plan uses a pool
+    inst = Instance.build(region, params, pool=True, worthwhile=True)
+    chosen = _start_plan(inst, refs)
+    assert int(chosen.sum()) == len(refs)
+    assert inst.solver_objective(chosen) == pytest.approx(first.objective, abs=1e-6)

@@ -134,7 +134,7 @@ def test_a_start_plan_is_never_lost_and_one_that_breaks_the_rules_is_ignored(tmp
     region = load_bundle(folder)
     params = Params(time_limit_s=5, rub_per_point=20000)
     rich = solve(scaled(region, budget=2.0), params)
-    acts = rich.instance.activities
+    acts = rich.activities  # the region's activities, which rich.plan indexes
     ids = np.asarray(region.teachers.ids, dtype=object)
     refs = [AssignmentRef(teacher_id=ids[t], kind=KINDS[acts.kind[a]], resource_id=acts.ids[a])
             for t, a in zip(rich.plan.teacher.tolist(), rich.plan.activity.tolist())]

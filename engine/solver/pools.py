@@ -48,6 +48,12 @@ class Pools:
         """Real activities that share a solver activity with another."""
         return int(sum(len(m) for m in self.members if len(m) > 1))
 
+    def solver_ids(self, solver: Activities) -> dict[str, str]:
+        """Each pooled real activity's id -> its pool's id among the solver's `activities` (the ids of
+        activities alone are the same in both and are left out)."""
+        return {str(self.real.ids[a]): str(solver.ids[j])
+                for j, members in enumerate(self.members) if len(members) > 1 for a in members.tolist()}
+
     def split(self, teacher: np.ndarray, activity: np.ndarray) -> PlanArrays:
         """A plan over the solver's activities as a plan over the real ones (see the module's docstring)."""
         teacher = np.asarray(teacher, dtype=np.int64)

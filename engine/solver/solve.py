@@ -214,8 +214,12 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
 
 
 def _start_plan(inst: Instance, start: list | None) -> np.ndarray:
-    """The pinned options plus those of `start`, when together they obey every rule; else the pinned."""
+    """The pinned options plus those of `start`, when together they obey every rule; else the pinned.
+    `start` names the region's sessions and mentors: those in a pool are found as the pool."""
     chosen = inst.options.pinned.copy()
+    if start and inst.pools is not None:
+        pooled = inst.pools.solver_ids(inst.activities)
+        start = [ref.model_copy(update={"resource_id": pooled.get(ref.resource_id, ref.resource_id)}) for ref in start]
     if start:
         candidate = chosen.copy()
         candidate[inst.options.find(inst.region, inst.activities, start)] = True
