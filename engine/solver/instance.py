@@ -31,15 +31,17 @@ class Instance:
     budget_rub: np.ndarray
     municipality: np.ndarray  # the municipality that pays (the teacher's)
     limits: np.ndarray  # per kind: 1 mentor, max_internships, max_programs
-    # Points the solvers add for choosing an option (>= 0), e.g. to keep a previous plan's
-    # assignments; the objective reported is always SPEC's, and a bound on objective + bonus
-    # is a bound on the objective.
+    # Points the solvers add for choosing an option, e.g. to keep a previous plan's assignments
+    # (>= 0: a bound on objective + bonus is a bound on the objective), or less than 0 where an
+    # activity is priced from outside the region (a nation's federal rows, engine.nation_solve).
+    # The objective reported is always SPEC's.
     bonus: np.ndarray | None = None
 
     @classmethod
     def build(cls, region: RegionData, params: Params, keep: list | None = None,
-              keep_bonus: float = 0.0) -> "Instance":
-        """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept."""
+              keep_bonus: float = 0.0, activity_price: np.ndarray | None = None) -> "Instance":
+        """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept;
+        `activity_price`: points charged per activity chosen, on top of SPEC's cost."""
         activities = build_activities(region)
         need = need_matrix(region, params)
         options = build_options(region, params, activities, need, extra=keep)
@@ -47,6 +49,8 @@ class Instance:
         bonus = np.zeros(len(options))
         if keep and keep_bonus > 0:
             bonus[options.find(region, activities, keep)] = keep_bonus
+        if activity_price is not None:
+            bonus -= activity_price[act]
         return cls(
             region=region, params=params, activities=activities, options=options, need=need,
             cost_points=activities.cost_rub[act] / params.rub_per_point,

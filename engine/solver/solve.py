@@ -103,17 +103,19 @@ class _Tracker:
 
 def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
           profiles: np.ndarray | None = None, should_stop: Callable[[], bool] | None = None,
-          keep: list | None = None, keep_bonus: float = 0.0) -> Result:
+          keep: list | None = None, keep_bonus: float = 0.0, activity_price: np.ndarray | None = None) -> Result:
     """Plans the region. Raises InputError only for pinned assignments that break the rules.
 
     `keep` (AssignmentRef list, e.g. a previous plan) earns `keep_bonus` points per kept
     assignment: re-planning moves an assignment only where that gains more than the bonus.
+    `activity_price` (points per activity, >= 0) is charged on top of SPEC's cost: the solver then
+    maximises objective - price, and `statistics["priced_bound"]` is a proved bound on that.
     """
     warm_up()  # a one-time compilation after installation is not the solve's time
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tracker = _Tracker(started, on_progress)
-    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus)
+    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, activity_price=activity_price)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
                    "options_seconds": round(tracker.elapsed(), 3)}
@@ -183,6 +185,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     if inst.solver_objective(topped) > inst.solver_objective(chosen) + 1e-9:
         stats["top_up_gain"] = inst.solver_objective(topped) - inst.solver_objective(chosen)
         chosen = topped
+    stats["priced_bound"] = max(bound, inst.solver_objective(chosen))  # on what the solver maximised
     objective = inst.objective(chosen)
     bound = max(bound, objective)  # the bound is proved >= any feasible objective; guards rounding
     broken = violations(region, params, inst.activities,
