@@ -91,8 +91,18 @@ def plan(
     params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters (SPEC §3)")] = None,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds for the solve")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        "--cluster", help="A nation only: the Ray cluster's address (host:port of its head); without it a local "
+                          "cluster is started and stopped")] = None,
 ) -> None:
-    """Plan routes for a region and write assignments.csv, routes.csv, summary.json, clusters.csv, plan.xlsx."""
+    """Plan routes for a region (or a nation: a folder with nation.json) and write the plan's files."""
+    from marshrut.engine.nation import is_nation
+
+    if is_nation(bundle):
+        from .nation import plan_nation_command
+
+        plan_nation_command(bundle, out, params, time_limit, quiet, cluster)
+        return
     from marshrut.engine.params import load_params
     from marshrut.engine.pipeline import plan_region
     from marshrut.engine.plan import write_plan

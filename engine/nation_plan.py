@@ -100,3 +100,30 @@ def write_nation_plan(nation: NationData, params: NationParams, result: NationRe
     summary = nation_summary(nation, result, summaries)
     (out / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8")
     return summary
+
+
+def plan_nation(nation: NationData, params: NationParams, out_dir: str | Path, *, address: str | None = None,
+                distributed: bool = True, deadline: float | None = None, on_progress=None) -> dict:
+    """Solves the nation and writes its plan. With `distributed`, the regions are priced on the Ray
+    cluster at `address`, or on a local one started and stopped here; `deadline` (time.perf_counter())
+    is when the whole request must be done, the writing included."""
+    import time
+
+    from .nation_solve import LocalBackend, solve_nation
+
+    deadline = deadline or time.perf_counter() + params.params.time_limit_s
+    writing = min(0.15 * params.params.time_limit_s, 2.0 + 0.05 * len(nation.regions))  # the plan folders
+    if not distributed:
+        result = solve_nation(nation, params, LocalBackend(nation, params), on_progress,
+                              time_limit_s=max(1.0, deadline - writing - time.perf_counter()))
+        return write_nation_plan(nation, params, result, out_dir)
+    from .nation_ray import RayBackend, ray_cluster
+
+    with ray_cluster(address):
+        backend = RayBackend(nation, params)
+        try:
+            result = solve_nation(nation, params, backend, on_progress,
+                                  time_limit_s=max(1.0, deadline - writing - time.perf_counter()))
+        finally:
+            backend.close()
+    return write_nation_plan(nation, params, result, out_dir)
