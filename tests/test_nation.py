@@ -165,3 +165,19 @@ def test_a_zipped_nation_reads_like_its_folder(nation_dir, tmp_path):
                 z.write(file, "n/" + file.relative_to(nation_dir).as_posix())
     assert is_nation(archive)
     assert load_nation(archive).counts() == load_nation(nation_dir).counts()
+
+
+def test_planning_one_region_never_imports_ray(tmp_path):
+    import subprocess
+    import sys
+
+    from oracle import random_bundle
+
+    bundle = random_bundle(3, tmp_path / "region", teachers=5)
+    code = ("import sys; from marshrut.cli import app; from typer.testing import CliRunner; "
+            f"r = CliRunner().invoke(app, ['plan', {str(bundle)!r}, '--out', {str(tmp_path / 'out')!r}, "
+            "'--time-limit', '10', '--quiet']); assert r.exit_code == 0, r.output; "
+            "print('ray' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "False"
