@@ -167,14 +167,25 @@ def print_report(summary: dict, folder: Path) -> None:
 @datasets_app.command("generate")
 def datasets_generate(
     preset: Annotated[str, typer.Option("--preset", help="tomsk-school-44 | krymsky-district | altai-krai | "
-                                                          "krasnoyarsk-krai")],
+                                                          "krasnoyarsk-krai | russia (a nation, SPEC §7)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the bundle to")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,
     teachers: Annotated[Optional[int], typer.Option("--teachers", help="Rescale the preset to this many teachers",
                                                     min=1)] = None,
+    scale: Annotated[float, typer.Option("--scale", help="russia only: share of Russia's 1.06 million teachers",
+                                         min=0.0001, max=1.0)] = 0.02,
 ) -> None:
-    """Generate a sample region bundle from a preset."""
+    """Generate a sample region bundle from a preset (or, with --preset russia, a nation of 85 regions)."""
     from marshrut.datasets.generator import PRESETS, generate_bundle
+
+    if preset == "russia":
+        from marshrut.datasets.nation import generate_nation
+
+        started = time.perf_counter()
+        path = generate_nation(out, scale=scale, seed=seed)
+        console.print(f"Страна «russia» (масштаб {scale:g}, seed {seed}) записана в {Path(path).resolve()} "
+                      f"за {time.perf_counter() - started:.1f} с")
+        return
 
     if preset not in PRESETS:
         errors.print(f"Неизвестный пресет «{preset}». Есть: {', '.join(PRESETS)}")
