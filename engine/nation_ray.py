@@ -18,7 +18,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .nation import NationData, NationParams
-from .nation_solve import FederalPrices, Pricing, PricingBackend, RegionPricer
+from .nation_solve import FederalPrices, Pricing, PricingBackend, RegionPricer, price_in_turn
 
 ACTOR_RESTARTS = 3
 _AUTH_VARIABLES = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
@@ -75,9 +75,22 @@ def _shard_class():
         def price(self, prices_ref: list, time_limit: float) -> list[Pricing]:
             import ray as _ray
 
-            prices = _ray.get(prices_ref[0])
-            per_region = time_limit / max(1, len(self.pricers))
-            return [p.price(prices, per_region) for p in self.pricers]
+            return price_in_turn(self.pricers, _ray.get(prices_ref[0]), time_limit)
+
+        def write(self, columns: dict, outcome, nation_name: str, out_dir: str) -> dict:
+            """Writes the folders of this shard's regions; returns their summaries by region index."""
+            from pathlib import Path
+
+            from .nation_plan import view_plan_files
+            from .plan import write_plan
+
+            summaries = {}
+            for p in self.pricers:
+                files = view_plan_files(p.view, p.price_rub, p.params, columns[p.index], outcome, p.region_id,
+                                        nation_name)
+                write_plan(files, Path(out_dir) / "regions" / p.region_id)
+                summaries[p.index] = files.summary
+            return summaries
 
         def pid(self) -> int:
             return os.getpid()
@@ -124,6 +137,18 @@ class RayBackend(PricingBackend):
         prices_ref = ray.put(prices)
         per_shard = [actor.price.remote([prices_ref], time_limit) for actor in self.actors]
         return [p for shard in ray.get(per_shard) for p in shard]
+
+    def write_all(self, result, nation_name: str, out_dir) -> list[dict]:
+        """Every region's plan folder, written by the shard holding it; the summaries in region order."""
+        import ray
+
+        from .nation_plan import NationOutcome
+
+        outcome = NationOutcome.of(result)
+        parts = ray.get([actor.write.remote({r: result.columns[r] for r in m}, outcome, nation_name, str(out_dir))
+                         for actor, m in zip(self.actors, self.members)])
+        merged = {r: s for part in parts for r, s in part.items()}
+        return [merged[r] for r in range(len(result.columns))]
 
     def close(self) -> None:
         import ray

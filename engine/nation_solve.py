@@ -105,6 +105,7 @@ class RegionPricer:
         self.view = regional_view(one, 0)
         self.price_rub = nation_federal.session_price[self.view.federal_session]
         self.activity_offset = len(region.mentors) + len(region.site_sessions)
+        self.size = len(region.teachers)
 
     def price(self, prices: FederalPrices, time_limit: float) -> Pricing:
         from .solver import solve
@@ -189,8 +190,21 @@ class LocalBackend(PricingBackend):
                         for r, (rid, region) in enumerate(zip(nation.region_ids, nation.regions))]
 
     def price_all(self, prices: FederalPrices, time_limit: float) -> list[Pricing]:
-        per_region = time_limit / max(1, len(self.pricers))
-        return [p.price(prices, per_region) for p in self.pricers]
+        return price_in_turn(self.pricers, prices, time_limit)
+
+
+def price_in_turn(pricers: list[RegionPricer], prices: FederalPrices, time_limit: float) -> list[Pricing]:
+    """Prices regions one after another within `time_limit`: smallest first, each given the time left in
+    proportion to its teachers, so what a quickly proved region leaves goes to the larger ones."""
+    deadline = time.perf_counter() + time_limit
+    order = sorted(pricers, key=lambda p: p.size)
+    left = sum(p.size for p in order)
+    out = []
+    for p in order:
+        share = (deadline - time.perf_counter()) * p.size / max(1, left)
+        out.append(p.price(prices, share))
+        left -= p.size
+    return out
 
 
 class Master:
@@ -295,9 +309,33 @@ def lagrangian_bound(pricings: list[Pricing], prices: FederalPrices, master: Mas
             + float(prices.quota[master.quota_rows] @ quota[master.quota_rows]))
 
 
+def subgradient_prices(prices: FederalPrices, pricings: list[Pricing], master: Master, bound: float,
+                       target: float, step: float) -> FederalPrices:
+    """A Polyak step on the rows scaled to `usage / limit <= 1`: price += t * (usage / limit - 1)."""
+    plans = [p.columns[0] for p in pricings]  # each region's plan at these prices
+    used = np.bincount(np.concatenate([c.sessions for c in plans]).astype(np.int64), minlength=master.n_sessions)
+    spend = np.array([c.spend_rub for c in plans], dtype=float)
+    by_region = np.bincount([c.region for c in plans], weights=spend, minlength=master.n_regions)
+    seat_limit = np.maximum(1.0, master.seats)
+    budget_limit = max(1.0, master.budget)
+    quota_limit = np.maximum(1.0, master.quota)
+    rows = master.quota_rows
+    g_seat = used / seat_limit - 1
+    g_budget = spend.sum() / budget_limit - 1
+    g_quota = by_region[rows] / quota_limit[rows] - 1
+    norm = float(g_seat @ g_seat + g_budget ** 2 + g_quota @ g_quota)
+    if norm <= 0:
+        return prices
+    t = step * max(0.0, bound - target) / norm
+    quota = prices.quota.copy()
+    quota[rows] = np.maximum(0.0, quota[rows] * quota_limit[rows] + t * g_quota) / quota_limit[rows]
+    return FederalPrices(np.maximum(0.0, prices.seat * seat_limit + t * g_seat) / seat_limit,
+                         max(0.0, prices.budget * budget_limit + t * g_budget) / budget_limit, quota)
+
+
 def solve_nation(nation: NationData, params: NationParams, backend: PricingBackend | None = None,
                  on_progress: Callable[[NationProgress], None] | None = None,
-                 time_limit_s: float | None = None) -> NationResult:
+                 time_limit_s: float | None = None, method: str = "dw") -> NationResult:
     """Plans the nation; `time_limit_s` (default: the parameters') covers pricing and masters."""
     started = time.perf_counter()
     limit = params.params.time_limit_s if time_limit_s is None else time_limit_s
@@ -310,6 +348,7 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
     center = FederalPrices.zero(master.n_sessions, master.n_regions)
     prices = center
     rounds: list[dict] = []
+    step = 1.0
 
     def report(phase: str, region_id: str | None = None) -> None:
         event = NationProgress(time.perf_counter() - started, len(rounds),
@@ -337,16 +376,23 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
             if value > best_value:
                 best_plan, best_value = plan, value
         lp_value, duals = master.lp_prices()
-        rounds.append({"round": len(rounds) + 1, "bound": bound, "best_bound": best_bound,
+        rounds.append({"round": len(rounds) + 1, "bound": float(bound), "best_bound": float(best_bound),
                        "master_lp": lp_value, "best_objective": best_value, "columns": len(master.columns),
                        "seconds": round(time.perf_counter() - started, 3)})
         report("round")
         if best_plan is not None and (best_bound - best_value) / max(1.0, abs(best_bound)) <= \
                 max(OPTIMAL_TOLERANCE, params.params.model_dump().get("gap_limit", 0.0) or 0.0):
             break
-        if deadline - time.perf_counter() < 1.0 or _stalled(rounds):
+        # A round is not cut short (each region gets its minimum), so none starts without the time of the last.
+        last_round = rounds[-1]["seconds"] - (rounds[-2]["seconds"] if len(rounds) > 1 else 0.0)
+        if deadline - time.perf_counter() < max(1.0, 0.9 * last_round) or _stalled(rounds):
             break
-        prices = center.blend(duals, SMOOTHING) if len(rounds) > 1 else duals
+        if method == "subgradient":
+            if len(rounds) >= 3 and rounds[-1]["best_bound"] >= rounds[-3]["best_bound"]:
+                step = max(0.05, step / 2)
+            prices = subgradient_prices(prices, pricings, master, bound, best_value, step)
+        else:
+            prices = center.blend(duals, SMOOTHING) if len(rounds) > 1 else duals
     if best_plan is None:
         raise InputError([Problem("params", "закреплённые федеральные назначения вместе превышают места или "
                                             "федеральный бюджет", "pinned_breaks_rule")],

@@ -181,3 +181,20 @@ def test_planning_one_region_never_imports_ray(tmp_path):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_the_russia_preset_is_a_valid_nation(tmp_path):
+    from marshrut.datasets.nation import RUSSIA_TEACHERS, generate_nation
+
+    folder = generate_nation(tmp_path / "russia", scale=0.002, seed=1)
+    nation = load_nation(folder)  # raises with every problem if the generator wrote a bad nation
+    counts = nation.counts()
+    assert counts["regions"] == 85
+    assert counts["teachers"] == round(RUSSIA_TEACHERS * 0.002)  # in proportion to population, 20 at least
+    fed = nation.federal
+    offline = fed.session_region >= 0
+    assert offline.any() and (~offline).any()
+    assert 0 < fed.budget_rub < int((fed.seats * fed.session_price).sum())  # the budget does not pay for every seat
+    assert (fed.quota_rub >= 0).sum() >= 20
+    moscow = nation.region_names.index("г. Москва")
+    assert len(nation.regions[moscow].teachers) == max(len(r.teachers) for r in nation.regions)
