@@ -1,6 +1,7 @@
 """A nation planned as one problem against what is done by hand today: quotas split by population.
 
     python -m marshrut.benchmarks.nation NATION --plan PLAN_DIR [--time-limit S]
+    python -m marshrut.benchmarks.nation NATION --full-size 37,49,6 --time-limit 120   # pricing at full size
 
 PLAN_DIR is the coordinated plan written by `marshrut plan NATION --out PLAN_DIR`. The peer splits
 every federal resource by the regions' teacher counts (proportional to population): each online
@@ -82,9 +83,16 @@ def plan_alone(nation: NationData, r: int, seats: np.ndarray, money: int, time_l
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("nation")
-    ap.add_argument("--plan", required=True, help="the coordinated plan's folder")
+    ap.add_argument("--plan", help="the coordinated plan's folder")
     ap.add_argument("--time-limit", type=float, default=300.0, help="seconds for all regions alone")
+    ap.add_argument("--full-size", help="instead: region indices (0-based, regions_table order) to price at "
+                                        "full size, one at a time, --time-limit seconds each")
     a = ap.parse_args(argv)
+    if a.full_size:
+        full_size_pricing([int(x) for x in a.full_size.split(",")], a.time_limit, a.nation)
+        return 0
+    if not a.plan:
+        ap.error("--plan is required")
     nation = load_nation(a.nation)
     seats, money = split_by_population(nation)
     started = time.perf_counter()
@@ -117,3 +125,40 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
+
+
+def full_size_pricing(region_indices: list[int], time_limit: float, scale_nation: str) -> list[dict]:
+    """Region pricing as an actor does it, on full-size regions of the russia preset, one at a time: the
+    seconds to a 1% proved gap of the priced region and the status at `time_limit`. The federal layer is
+    the online part of `scale_nation`'s (offline sessions are tied to that nation's municipalities)."""
+    import tempfile
+
+    from marshrut.datasets.generator import generate_frames, write_frames
+    from marshrut.datasets.nation import region_preset, regions_table
+    from marshrut.engine.bundle import load_bundle
+    from marshrut.engine.nation_solve import FederalPrices, RegionPricer
+
+    nation = load_nation(scale_nation)
+    fed = nation.federal
+    online = fed.session_region < 0
+    federal = replace(fed, session_ids=tuple(s for s, o in zip(fed.session_ids, online) if o),
+                      session_program=fed.session_program[online], start=fed.start[online], end=fed.end[online],
+                      seats=fed.seats[online] * 50, session_region=fed.session_region[online],
+                      session_municipality=tuple(m for m, o in zip(fed.session_municipality, online) if o),
+                      quota_rub=fed.quota_rub[:1])
+    table = regions_table()
+    out = []
+    for i in region_indices:
+        with tempfile.TemporaryDirectory() as folder:
+            frames, meta = generate_frames(region_preset(table, i), seed=i)
+            region = load_bundle(write_frames(frames, meta, folder))
+        params = nation_params(None, ("R",)).for_region("R")
+        pricer = RegionPricer(federal, region, 0, "R", params)
+        started = time.perf_counter()
+        pricing = pricer.price(FederalPrices.zero(len(federal.session_ids), 1), time_limit)
+        seconds = time.perf_counter() - started
+        gap = (pricing.bound - pricing.columns[0].value) / max(1.0, abs(pricing.bound))
+        out.append({"region": table.iloc[i]["name"], "teachers": len(region.teachers), "seconds": round(seconds, 1),
+                    "gap": gap, "status": pricing.status})
+        print(out[-1], flush=True)
+    return out

@@ -63,24 +63,10 @@ def generate_nation(out_dir: str | Path, scale: float = 0.02, seed: int = 0) -> 
     rng = np.random.default_rng(seed)
     table = regions_table()
     teachers = apportion(int(round(RUSSIA_TEACHERS * scale)), table["population"], minimum=MIN_REGION_TEACHERS)
-    base = PRESETS["altai-krai"]
     region_rows, capitals = [], {}
     for i, row in table.iterrows():
         region_id = f"R{i + 1:02d}"
-        full_teachers = max(MIN_REGION_TEACHERS, int(round(RUSSIA_TEACHERS * row["population"]
-                                                           / table["population"].sum())))
-        preset = dataclasses.replace(
-            base, name=f"russia-{region_id}", region_name=row["name"],
-            description=f"Регион национального набора russia: {row['name']} ({row['federal_district']} ФО)",
-            teachers=full_teachers, schools=max(1, full_teachers // 19), geo_seed=1000 + i,
-            providers=((f"ИРО: {row['name']}", 0.6, f"{region_id}-ИРО"),
-                       (f"Педагогический университет: {row['name']}", 0.25, f"{region_id}-ПУ"),
-                       (ACADEMY, 0.15, f"{region_id}-ФР")),
-            n_sites=max(4, full_teachers // 175), n_site_sessions=max(8, full_teachers // 80),
-            n_programs=max(20, min(200, full_teachers // 100)),
-            n_online_sessions=max(10, full_teachers // 150), n_offline_sessions=max(20, full_teachers // 64),
-            extra={"towns": row["towns"], "rural": int(np.clip(len(row["towns"]) * 2, 4, 40)),
-                   "radius_km": 250.0})
+        preset = region_preset(table, i)
         frames, meta = generate_frames(preset, seed=seed * 1000 + i, teachers=int(teachers[i]))
         meta["preset"] = "russia"
         write_frames(frames, meta, out / "regions" / region_id)
@@ -142,6 +128,25 @@ def generate_nation(out_dir: str | Path, scale: float = 0.02, seed: int = 0) -> 
         "synthetic": "Синтетические данные; реальны только города (hflabs/city, CC BY-SA 4.0), см. datasets/README.md",
     }, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     return out
+
+
+def region_preset(table: pd.DataFrame, i: int):
+    """The region generator's preset of region i at full size (its share of Russia's teachers)."""
+    row = table.iloc[i]
+    region_id = f"R{i + 1:02d}"
+    full_teachers = max(MIN_REGION_TEACHERS, int(round(RUSSIA_TEACHERS * row["population"]
+                                                       / table["population"].sum())))
+    return dataclasses.replace(
+        PRESETS["altai-krai"], name=f"russia-{region_id}", region_name=row["name"],
+        description=f"Регион национального набора russia: {row['name']} ({row['federal_district']} ФО)",
+        teachers=full_teachers, schools=max(1, full_teachers // 19), geo_seed=1000 + i,
+        providers=((f"ИРО: {row['name']}", 0.6, f"{region_id}-ИРО"),
+                   (f"Педагогический университет: {row['name']}", 0.25, f"{region_id}-ПУ"),
+                   (ACADEMY, 0.15, f"{region_id}-ФР")),
+        n_sites=max(4, full_teachers // 175), n_site_sessions=max(8, full_teachers // 80),
+        n_programs=max(20, min(200, full_teachers // 100)),
+        n_online_sessions=max(10, full_teachers // 150), n_offline_sessions=max(20, full_teachers // 64),
+        extra={"towns": row["towns"], "rural": int(np.clip(len(row["towns"]) * 2, 4, 40)), "radius_km": 250.0})
 
 
 def _competency_name(competency_id: str) -> str:
