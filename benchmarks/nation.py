@@ -123,9 +123,6 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
-
 
 def full_size_pricing(region_indices: list[int], time_limit: float, scale_nation: str) -> list[dict]:
     """Region pricing as an actor does it, on full-size regions of the russia preset, one at a time: the
@@ -157,8 +154,12 @@ def full_size_pricing(region_indices: list[int], time_limit: float, scale_nation
         started = time.perf_counter()
         pricing = pricer.price(FederalPrices.zero(len(federal.session_ids), 1), time_limit)
         seconds = time.perf_counter() - started
-        gap = (pricing.bound - pricing.columns[0].value) / max(1.0, abs(pricing.bound))
+        gap = (pricing.bound - pricing.columns[0].value) / max(1.0, abs(pricing.bound))  # at prices 0
         out.append({"region": table.iloc[i]["name"], "teachers": len(region.teachers), "seconds": round(seconds, 1),
                     "gap": gap, "status": pricing.status})
         print(out[-1], flush=True)
     return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -127,8 +127,9 @@ class RegionPricer:
         stripped = chosen & ~(is_federal & ~inst.options.pinned)
         if (stripped != chosen).any():
             columns.append(self._column(inst, stripped))
-        return Pricing(self.index, float(result.statistics["priced_bound"]), columns, result.status,
-                       time.perf_counter() - started)
+        bound, priced = float(result.statistics["priced_bound"]), inst.solver_objective(chosen)
+        status = "OPTIMAL" if bound - priced <= OPTIMAL_TOLERANCE * max(1.0, abs(bound)) else "FEASIBLE"
+        return Pricing(self.index, bound, columns, status, time.perf_counter() - started)
 
     def _column(self, inst, chosen: np.ndarray) -> Column:
         idx = np.flatnonzero(chosen)
