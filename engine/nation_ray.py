@@ -178,7 +178,9 @@ def ray_cluster(address: str | None = None, num_cpus: int | None = None):
             ray.shutdown()
         return
     with local_auth():
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
+        # "local": a cluster of our own even where another runs on this machine (a bare ray.init() joins it).
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
+                 log_to_driver=False)
         try:
             yield
         finally:
