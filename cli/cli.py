@@ -71,7 +71,14 @@ def _load(bundle: Path):
 
 @app.command()
 def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")]) -> None:
-    """Check a region bundle and list every problem (exit status 2 if there are any)."""
+    """Check a region bundle (or a nation) and list every problem (exit status 2 if there are any)."""
+    from marshrut.engine.nation import is_nation
+
+    if is_nation(bundle):
+        from .nation import validate_nation_command
+
+        validate_nation_command(bundle)
+        return
     try:
         region, seconds = _load(bundle)
     except InputError as error:

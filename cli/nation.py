@@ -13,6 +13,22 @@ from marshrut.engine.problems import InputError
 from .cli import console, errors, number, print_problems, rub
 
 
+def validate_nation_command(bundle: Path) -> None:
+    from marshrut.engine.nation import load_nation
+
+    started = time.perf_counter()
+    try:
+        nation = load_nation(bundle)
+    except InputError as error:
+        print_problems(error)
+        raise typer.Exit(2) from None
+    counts = nation.counts()
+    console.print(f"[green]Набор данных страны корректен[/green] (nation is valid, read in "
+                  f"{time.perf_counter() - started:.1f} s): {nation.name}, регионов {counts['regions']}, педагогов "
+                  f"{number(counts['teachers'], 0)}, федеральных сессий {counts['federal_sessions']}, мест "
+                  f"{number(counts['federal_seats'], 0)}, федеральный бюджет {rub(counts['federal_budget_rub'])}.")
+
+
 def plan_nation_command(bundle: Path, out: Path, params_file: Path | None, time_limit: float | None, quiet: bool,
                         cluster: str | None) -> None:
     from marshrut.engine.nation import load_nation, load_nation_params

@@ -99,6 +99,15 @@ def test_a_bad_nation_through_the_cli_exits_2(nation_dir, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_validate_takes_a_nation(nation_dir, tmp_path):
+    assert runner.invoke(app, ["validate", str(nation_dir)]).exit_code == 0
+    bad = tmp_path / "bad"
+    shutil.copytree(nation_dir, bad)
+    _edit(bad / "regions" / "R01", "teachers.csv", lambda f: _set(f, 0, "max_hours", "много"))
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2 and "R01/teachers.csv" in result.output and "max_hours" in result.output
+
+
 def test_pinned_entries_of_a_nation_need_a_region(nation_dir):
     nation = load_nation(nation_dir)
     with pytest.raises(InputError) as caught:
