@@ -75,7 +75,14 @@ def _load(bundle: Path):
 @app.command()
 def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx (docs/bundle.md)")]
              ) -> None:
-    """Check a region bundle and list every problem (exit status 2 if there are any)."""
+    """Check a region bundle (or a nation) and list every problem (exit status 2 if there are any)."""
+    from marshrut.engine.nation import is_nation
+
+    if is_nation(bundle):
+        from .nation import validate_nation_command
+
+        validate_nation_command(bundle)
+        return
     try:
         region, seconds = _load(bundle)
     except InputError as error:
@@ -97,8 +104,18 @@ def plan(
     time_limit: Annotated[Optional[float], typer.Option(
         "--time-limit", help="Seconds for the whole command: reading, solving and writing the plan")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
+    cluster: Annotated[Optional[str], typer.Option(
+        "--cluster", help="A nation only: the Ray cluster's address (host:port of its head); without it a local "
+                          "cluster is started and stopped")] = None,
 ) -> None:
-    """Plan routes for a region and write assignments.csv, routes.csv, summary.json, clusters.csv, plan.xlsx."""
+    """Plan routes for a region (or a nation: a folder with nation.json) and write the plan's files."""
+    from marshrut.engine.nation import is_nation
+
+    if is_nation(bundle):
+        from .nation import plan_nation_command
+
+        plan_nation_command(bundle, out, params, time_limit, quiet, cluster)
+        return
     # The time limit is the planner's wall clock from here to the last file written (SPEC §3 v2):
     # the clock starts now, and the route search loads (or compiles) beside the reading of the bundle.
     from marshrut.engine.deadline import Deadline, warm_up_in_background
@@ -169,14 +186,26 @@ def print_report(summary: dict, folder: Path) -> None:
 @datasets_app.command("generate")
 def datasets_generate(
     preset: Annotated[str, typer.Option("--preset", help="tomsk-school-44 | krymsky-district | altai-krai | "
-                                                          "krasnoyarsk-krai | krasnodar-krai")],
+                                                          "krasnoyarsk-krai | krasnodar-krai | russia (a nation, "
+                                                          "docs/nation.md)")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the bundle to")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same bytes)")] = 0,
     teachers: Annotated[Optional[int], typer.Option("--teachers", help="Rescale the preset to this many teachers",
                                                     min=1)] = None,
+    scale: Annotated[float, typer.Option("--scale", help="russia only: share of Russia's 1.06 million teachers",
+                                         min=0.0001, max=1.0)] = 0.02,
 ) -> None:
-    """Generate a sample region bundle from a preset."""
+    """Generate a sample region bundle from a preset (or, with --preset russia, a nation of 85 regions)."""
     from marshrut.datasets.generator import PRESETS, generate_bundle
+
+    if preset == "russia":
+        from marshrut.datasets.nation import generate_nation
+
+        started = time.perf_counter()
+        path = generate_nation(out, scale=scale, seed=seed)
+        console.print(f"Страна «russia» (масштаб {scale:g}, seed {seed}) записана в {Path(path).resolve()} "
+                      f"за {time.perf_counter() - started:.1f} с")
+        return
 
     if preset not in PRESETS:
         errors.print(f"Неизвестный пресет «{preset}». Есть: {', '.join(PRESETS)}")

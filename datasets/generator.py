@@ -220,6 +220,16 @@ def build_municipalities(preset: Preset) -> list[Municipality]:
             pop = int(_round_to(rng.uniform(50000, 130000), 100))
             out.append(Municipality(f"Сельский район {k:02d}", lat, lon, pop, "rural", False, 0,
                                     f"(Сельский район {k:02d})", 1.4))
+    elif "towns" in preset.extra:  # a region of the national preset (datasets.nation): its real towns
+        rows = preset.extra["towns"]
+        out = [Municipality(f"г. {name}", round(lat, 6), round(lon, 6), pop, "city" if pop >= 100_000 else "town",
+                            True, 0, f"г. {name}", 1.0) for name, lat, lon, pop in rows]
+        centre = (rows[0][1], rows[0][2])
+        for k, (lat, lon) in enumerate(place_around(rng, preset.extra["rural"], centre, 30.0,
+                                                    preset.extra["radius_km"]), 1):
+            pop = int(_round_to(rng.uniform(8000, 30000), 100))
+            out.append(Municipality(f"Сельский район {k:02d}", lat, lon, pop, "rural", False, 0,
+                                    f"(Сельский район {k:02d})", 1.4))
     else:  # pragma: no cover - PRESETS and this function are kept in step
         raise ValueError(preset.name)
     return out
@@ -234,10 +244,10 @@ def _preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def generate_frames(preset: str, seed: int = 0, teachers: int | None = None
+def generate_frames(preset: str | Preset, seed: int = 0, teachers: int | None = None
                     ) -> tuple[dict[str, pd.DataFrame], dict]:
     """All files of a bundle as DataFrames (file stem -> frame, SPEC columns first) and region.json."""
-    P = _preset(preset)
+    P = preset if isinstance(preset, Preset) else _preset(preset)
     n_teachers = P.teachers if teachers is None else int(teachers)
     if n_teachers < 1:
         raise ValueError("teachers must be a positive number")

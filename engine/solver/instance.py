@@ -33,9 +33,10 @@ class Instance:
     budget_rub: np.ndarray
     municipality: np.ndarray  # the municipality that pays (the teacher's)
     limits: np.ndarray  # per kind: 1 mentor, max_internships, max_programs
-    # Points the solvers add for choosing an option (>= 0), e.g. to keep a previous plan's
-    # assignments; the objective reported is always SPEC's, and a bound on objective + bonus
-    # is a bound on the objective.
+    # Points the solvers add for choosing an option, e.g. to keep a previous plan's assignments
+    # (>= 0: a bound on objective + bonus is a bound on the objective), or less than 0 where an
+    # activity is priced from outside the region (a nation's federal rows, engine.nation_solve).
+    # The objective reported is always SPEC's.
     bonus: np.ndarray | None = None
     # With pools (engine.solver.pools), `activities` are the solver's: a pool of interchangeable
     # sessions or mentors is one; plans leave the engine split back into the region's (`real_plan`).
@@ -43,10 +44,16 @@ class Instance:
 
     @classmethod
     def build(cls, region: RegionData, params: Params, keep: list | None = None,
-              keep_bonus: float = 0.0, pool: bool = False, worthwhile: bool = False) -> "Instance":
+              keep_bonus: float = 0.0, pool: bool = False, worthwhile: bool = False,
+              activity_price: np.ndarray | None = None) -> "Instance":
         """`keep`: assignments (AssignmentRef) that earn `keep_bonus` points each if kept. `pool`: pool
         interchangeable activities (same optimum, fewer options; see engine.solver.pools). `worthwhile`: only
-        options of positive value alone, pinned and kept ones aside (same optimum; engine.options)."""
+        options of positive value alone, pinned and kept ones aside (same optimum; engine.options; a price
+        only lowers an option's value, so none is lost). `activity_price`: points charged per region
+        activity chosen, on top of SPEC's cost (a nation's federal prices); it indexes the region's
+        activities, so it goes without pooling."""
+        if pool and activity_price is not None:
+            raise ValueError("activity_price indexes the region's activities: it cannot be used with pools")
         activities = build_activities(region)
         pools = None
         if pool:
@@ -59,6 +66,8 @@ class Instance:
         bonus = np.zeros(len(options))
         if keep and keep_bonus > 0:
             bonus[options.find(region, activities, keep)] = keep_bonus
+        if activity_price is not None:
+            bonus -= activity_price[act]
         return cls(
             region=region, params=params, activities=activities, options=options, need=need,
             cost_points=activities.cost_rub[act] / params.rub_per_point,

@@ -113,7 +113,7 @@ class _Tracker:
 def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
           profiles: np.ndarray | None = None, should_stop: Callable[[], bool] | None = None,
           keep: list | None = None, keep_bonus: float = 0.0, start: list | None = None,
-          prices: Duals | None = None) -> Result:
+          prices: Duals | None = None, activity_price: np.ndarray | None = None) -> Result:
     """Plans the region. Raises InputError only for pinned assignments that break the rules.
 
     `keep` (AssignmentRef list, e.g. a previous plan) earns `keep_bonus` points per kept
@@ -121,12 +121,17 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     `start` (AssignmentRef list) is a plan to start from, e.g. a neighbouring sweep point's: used
     when it obeys every rule here, else ignored; `prices` (a neighbour's Result.prices) are priced
     first, which gives a bound and routes before the first master LP.
+    `activity_price` (points per region activity, >= 0) is charged on top of SPEC's cost: the solver
+    then maximises objective - price, and `statistics["priced_bound"]` is a proved bound on that.
     """
     warm_up()  # a one-time compilation after installation is not the solve's time
     started = time.perf_counter()
     deadline = started + params.time_limit_s
     tracker = _Tracker(started, on_progress)
-    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=True, worthwhile=True)
+    # A nation's prices index the region's activities (and its code reads the solver's options in
+    # those terms): priced solves go without pools.
+    inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=activity_price is None,
+                          worthwhile=True, activity_price=activity_price)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
                    "pooled_activities": inst.pools.n_pooled if inst.pools else 0,
@@ -202,6 +207,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     if inst.solver_objective(topped) > inst.solver_objective(chosen) + 1e-9:
         stats["top_up_gain"] = inst.solver_objective(topped) - inst.solver_objective(chosen)
         chosen = topped
+    stats["priced_bound"] = max(bound, inst.solver_objective(chosen))  # on what the solver maximised
     objective = inst.objective(chosen)
     bound = max(bound, objective)  # the bound is proved >= any feasible objective; guards rounding
     broken = violations(region, params, inst.real_activities, inst.real_plan(chosen))
