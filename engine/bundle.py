@@ -361,6 +361,8 @@ class _Checker:
             max_hours=t["teachers.csv"]["max_hours"].to_numpy(float),
             scores=_matrix(raw["diagnostics.csv"], "teacher_id", teacher_index, competencies.index,
                            t["diagnostics.csv"]["score"], fill=np.nan),
+            details={column: tuple(_plain_text(teachers_raw[column])) for column in rg.TEACHER_DETAILS
+                     if column in teachers_raw.columns},
         )
         mentors_raw = raw["mentors.csv"]
         mentor_index = {key: i for i, key in enumerate(mentors_raw["mentor_id"])}
@@ -442,6 +444,11 @@ def _parse_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(value.strip()[:10]) if len(value.strip()) == 10 else None
     except ValueError:
         return None
+
+
+def _plain_text(values: pd.Series) -> pd.Series:
+    """A free-text column kept for people (names, positions): control characters become spaces."""
+    return values.str.replace(_CONTROL_CHARS, " ", regex=True).str.strip()
 
 
 def _indices(values: pd.Series, index: dict[str, int]) -> np.ndarray:

@@ -204,6 +204,8 @@ class PlanFiles:
     summary: dict
     clusters: pd.DataFrame
     explanation: object | None = None  # engine.explain.Explanation: why each need is covered or not
+    region: RegionData | None = None  # the region planned (for the names in plan.xlsx)
+    params: Params | None = None
 
 
 def plan_files(result: Result, profiles: Profiles) -> PlanFiles:
@@ -212,7 +214,7 @@ def plan_files(result: Result, profiles: Profiles) -> PlanFiles:
     assignments = assignments_frame(result)
     return PlanFiles(assignments[ASSIGNMENT_COLUMNS], routes_frame(result, assignments),
                      summary_dict(result, assignments, profiles), clusters_frame(result.instance.region, profiles),
-                     explain_result(result))
+                     explain_result(result), result.instance.region, result.instance.params)
 
 
 def write_plan(files: PlanFiles, out_dir: str | Path) -> Path:
@@ -232,28 +234,9 @@ def write_plan(files: PlanFiles, out_dir: str | Path) -> Path:
 
 
 def write_workbook(files: PlanFiles, path: Path) -> None:
-    summary = files.summary
-    headline = [
-        ("Статус / status", summary["status"]), ("Целевая функция / objective", summary["objective"]),
-        ("Доказанная граница / bound", summary["bound"]), ("Разрыв / gap", summary["gap"]),
-        ("Время решения, с / solve seconds", summary["solve_seconds"]),
-        ("Потребность всего / need total", summary["need_total"]),
-        ("Закрыто потребности / need covered", summary["need_covered"]),
-        ("Доля закрытой потребности / share", summary["need_covered_share"]),
-        ("Педагогов / teachers", summary["teachers"]), ("Охвачено / reached", summary["teachers_reached"]),
-        ("Из сертификатов, ₽ / vouchers", summary["spending"]["voucher_rub"]),
-        ("Из бюджетов муниципалитетов, ₽ / municipalities", summary["spending"]["municipalities_rub"]),
-    ]
-    profiles = pd.DataFrame([{"cluster": p["cluster"], "name": p["name"], "size": p["size"],
-                              **{f"deficit:{k}": round(v, 3) for k, v in p["mean_deficit"].items()}}
-                             for p in summary.get("profiles", [])])
-    with pd.ExcelWriter(path, engine="openpyxl") as writer:
-        pd.DataFrame(headline, columns=["показатель", "значение"]).to_excel(writer, sheet_name="summary", index=False)
-        files.assignments.to_excel(writer, sheet_name="assignments", index=False)
-        files.routes.to_excel(writer, sheet_name="routes", index=False)
-        files.clusters.to_excel(writer, sheet_name="clusters", index=False)
-        profiles.to_excel(writer, sheet_name="profiles", index=False)
-        for sheet in writer.sheets.values():
-            for column in sheet.columns:
-                width = max(len(str(c.value or "")) for c in column[:200])
-                sheet.column_dimensions[column[0].column_letter].width = min(60, max(10, width + 2))
+    """plan.xlsx, the planner's workbook (engine/workbook.py), from the plan's own rows."""
+    from .plan_view import plan_view
+    from .workbook import WorkbookContext, write_workbook as write_sheets
+
+    view = plan_view(files.region, files.params, files.assignments)
+    write_sheets(WorkbookContext(view, files.summary, files.explanation, files.clusters), path)

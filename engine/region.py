@@ -57,6 +57,16 @@ class Teachers(Table):
     voucher_rub: np.ndarray  # int64
     max_hours: np.ndarray  # float64
     scores: np.ndarray  # float64 (teachers x competencies), NaN where not measured
+    # Optional teachers.csv columns carried into the plan where the bundle has them (SPEC §6 v2):
+    # TEACHER_DETAILS -> one string per teacher ("" where a row leaves it empty).
+    details: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def detail(self, column: str, t: int) -> str:
+        values = self.details.get(column)
+        return values[t] if values is not None else ""
+
+
+TEACHER_DETAILS = ("full_name", "position", "subject")
 
 
 @dataclass(frozen=True)

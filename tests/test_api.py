@@ -365,8 +365,8 @@ def test_plan_is_solved_and_obeys_the_rules(client, small_bundle, done_plan):
         assert list(as_json[column]) == list(frame[column])  # ids keep their leading zeros
 
     workbook = openpyxl.load_workbook(io.BytesIO(client.get(f"/v1/plans/{plan_id}/export.xlsx").content))
-    assert {"summary", "assignments", "routes", "clusters"} <= set(workbook.sheetnames)
-    assert workbook["assignments"].max_row == len(frame) + 1
+    assert {"Сводка", "Маршруты", "Назначения"} <= set(workbook.sheetnames)
+    assert workbook["Назначения"].max_row == len(frame) + 1
 
 
 def test_routes_and_clusters(client, small_bundle, done_plan):
