@@ -34,7 +34,7 @@ def _document(landscape: bool = False):
     if landscape:
         section.orientation = WD_ORIENT.LANDSCAPE
         section.page_width, section.page_height = section.page_height, section.page_width
-    section.left_margin = section.right_margin = Cm(1.8)
+    section.left_margin = section.right_margin = Cm(1.5)
     section.top_margin = section.bottom_margin = Cm(1.5)
     normal = doc.styles["Normal"]
     normal.font.size = Pt(11)
@@ -117,13 +117,13 @@ def build_route_template(path: Path) -> Path:
     _centered(doc, "непрерывного развития профессионального мастерства")
     _centered(doc, "{{ region }}, период {{ period_start }} — {{ period_end }}")
     doc.add_heading("1. Педагог", level=2)
-    _table(doc, ["Сведения", "Значение"], ["{{ row.label }}", "{{ row.value }}"], [6.0, 11.4], "row in teacher_rows",
+    _table(doc, ["Сведения", "Значение"], ["{{ row.label }}", "{{ row.value }}"], [6.0, 12.0], "row in teacher_rows",
            size=10)
     doc.add_heading("2. Профессиональные дефициты по результатам диагностики", level=2)
     doc.add_paragraph("{%p if deficits %}")
     _table(doc, ["Компетенция", "Балл", "Порог", "Потребность", "Закрыто маршрутом"],
            ["{{ d.competency }}", "{{ d.score }}", "{{ d.threshold }}", "{{ d.need }}", "{{ d.covered }}"],
-           [7.4, 2.0, 2.0, 3.0, 3.0], "d in deficits", size=10)
+           [8.0, 2.0, 2.0, 3.0, 3.0], "d in deficits", size=10)
     doc.add_paragraph("{%p else %}")
     doc.add_paragraph("Дефицитов ниже порога {{ threshold }} баллов диагностика не выявила.")
     doc.add_paragraph("{%p endif %}")
@@ -132,7 +132,7 @@ def build_route_template(path: Path) -> Path:
                  "Формат", "Кто оплачивает"],
            ["{{ s.step }}", "{{ s.kind }}", "{{ s.name }}", "{{ s.host }}", "{{ s.dates }}", "{{ s.hours }}",
             "{{ s.format }}", "{{ s.fund }}"],
-           [0.7, 2.1, 4.6, 3.4, 2.4, 1.1, 1.6, 2.3], "s in steps")
+           [0.6, 2.8, 3.9, 2.8, 2.3, 1.1, 2.3, 2.2], "s in steps")
     doc.add_paragraph("Итого: {{ hours_total }} ч; стоимость {{ cost_total }} "
                       "(из сертификата {{ voucher_total }}, из бюджета {{ budget_total }}).")
     doc.add_heading("4. Ожидаемый результат", level=2)

@@ -32,6 +32,7 @@ from .problems import InputError, Problem
 TEMPLATES = Path(__file__).parent / "templates"
 ROUTE_TEMPLATE = TEMPLATES / "route.docx"
 SCHOOL_TEMPLATE = TEMPLATES / "school.docx"
+VOUCHER_SHORT = "Сертификат педагога"  # fits a table cell; the workbook says it in full
 _TEMPLATED_PART = re.compile(r"word/(document|header\d*|footer\d*)\.xml")
 _UNSAFE = re.compile(r'[<>:"/\\|?*\x00-\x1f«»№]+')
 
@@ -226,7 +227,8 @@ class DocumentSet:
             host = r["host"] + (f", {r['place']}" if r["place"] and r["place"] not in r["host"] else "")
             rows.append({"step": r["step"], "kind": r["kind_ru"], "name": name, "host": host, "dates": r["dates"],
                          "start": date_ru(r["start"]), "end": date_ru(r["end"]), "hours": hours(r["hours"]),
-                         "format": r["format"], "place": r["place"], "fund": r["fund"], "cost": rub(r["cost_rub"]),
+                         "format": r["format"], "place": r["place"], "cost": rub(r["cost_rub"]),
+                         "fund": VOUCHER_SHORT if r["funded_by"] == "voucher" else r["fund"],
                          "resource_id": r["resource_id"], "addresses": r["addresses"]})
         return rows
 

@@ -289,7 +289,7 @@ class _Formatted:
     number_format: str | None
 
 
-HEADER_FONT = Font(bold=True)
+HEADER_FONT = Font(name="Calibri", bold=True)  # the body's font (openpyxl's default)
 HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
 HEADER_ALIGN = Alignment(wrap_text=True, vertical="top")
 
@@ -309,12 +309,15 @@ def _write_sheet(workbook: Workbook, sheet: Sheet) -> None:
     for i, column in enumerate(sheet.columns, start=1):
         ws.column_dimensions[get_column_letter(i)].width = column.width
     ws.freeze_panes = sheet.freeze
-    # Printed (or converted to PDF) landscape, one page wide, the header repeated on every page.
+    ws.row_dimensions[1].height = 32  # two lines of a wrapped header
+    # Printed (or converted to PDF) landscape, at most two pages wide, the header row and first column
+    # on every page.
     ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
-    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = min(2, max(1, len(sheet.columns) // 8)), 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True
     ws.print_title_rows = "1:1"
+    ws.print_title_cols = "A:A"
     header = []
     for column in sheet.columns:
         cell = WriteOnlyCell(ws, value=column.header)
