@@ -271,15 +271,21 @@ def replan(plan_id: str, body: ReplanRequest, session: SessionDep, settings: Set
     from marshrut.engine.changes import apply_changes
 
     plan = get_plan(session, plan_id)
-    previous = csv_rows(plan_file(session, plan, "assignments.csv"))
+    plan_file(session, plan, "assignments.csv")  # 409 unless done
     params = _params(plan, body.time_limit_s, settings)
     region = load_region(session, plan)
     apply_changes(region, body.changes)  # unknown ids: 422 now, before any solve
+    return run_replan(session, plan, region, body.changes.model_dump(mode="json"), params, body.keep_bonus)
+
+
+def run_replan(session, plan: Plan, region, changes: dict, params, keep_bonus: float) -> ReplanOut:
+    """Re-plans in a solver process and stores the new plan (done) with its files."""
+    previous = csv_rows(plan_file(session, plan, "assignments.csv"))
     started = utcnow()
     refs = [{"teacher_id": r["teacher_id"], "kind": r["kind"], "resource_id": r["resource_id"]} for r in previous]
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        blobs = pool.submit(_replan_job, region, refs, body.changes.model_dump(mode="json"),
-                            params.model_dump(mode="json"), body.keep_bonus, plan.id).result()
+        blobs = pool.submit(_replan_job, region, refs, changes, params.model_dump(mode="json"), keep_bonus,
+                            plan.id).result()
     summary = loads(blobs["summary.json"].decode("utf-8"))
     new = Plan(region_id=plan.region_id, params=dumps(params.model_dump(mode="json")), status="done", attempt=1,
                created_at=started, started_at=started, finished_at=utcnow(), summary=dumps(summary),
