@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+import markupsafe
 import numpy as np
 
 from .plan_view import PlanView, date_ru
@@ -50,7 +51,6 @@ class CompiledTemplate:
                 self.parts = [(info, archive.read(info)) for info in archive.infolist()]
         except (OSError, zipfile.BadZipFile, KeyError, ValueError) as error:
             raise self._error(f"не удаётся прочитать шаблон .docx: {error}", "bad_template") from None
-        self._cleaner = cleaner
         environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
         self.compiled: dict[str, jinja2.Template] = {}
         for info, content in self.parts:
@@ -79,9 +79,9 @@ class CompiledTemplate:
                 xml = template.render(context)
             except jinja2.UndefinedError as error:
                 raise self._error(f"в шаблоне неизвестное поле: {error.message}", "unknown_field") from None
-            # docxtpl's escapes for literal braces, and line breaks inside a field's value
+            # docxtpl's escapes for literal braces (line breaks in values are made by `lines`)
             xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
-            entries.append(_ZipEntry.deflated(info.filename, self._cleaner.resolve_listing(xml).encode("utf-8")))
+            entries.append(_ZipEntry.deflated(info.filename, xml.encode("utf-8")))
         return _zip(entries)
 
     def _static(self, name: str, content: bytes) -> "_ZipEntry":
@@ -121,6 +121,16 @@ def _zip(entries: list[_ZipEntry]) -> bytes:
                                e.size, len(e.name), 0, 0, 0, 0, 0, offset) + e.name
     end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(entries), len(entries), len(central), len(out), 0)
     return bytes(out + central + end)
+
+
+_BREAK = markupsafe.Markup('</w:t><w:br/><w:t xml:space="preserve">')
+
+
+def lines(*parts: str) -> markupsafe.Markup:
+    """Text lines as one field's value: each line escaped, a line break (w:br) between them, so a
+    field stays a field however many lines it holds (docxtpl's regex pass over the whole document
+    after each render did the same, and cost most of a large school summary's time)."""
+    return _BREAK.join(markupsafe.escape(p) for p in parts if p)
 
 
 # ---- numbers and texts as a Russian document writes them ---------------------------------------------
@@ -221,9 +231,8 @@ class DocumentSet:
         rows = []
         for i in self._by_teacher.get(t, []):
             r = self._records[i]
-            name = r["name"] + (f"\n(закрывает: {r['addresses']})" if r["addresses"] else "")
-            if r["registry_id"]:
-                name += f"\nреестровый № {r['registry_id']}"
+            name = lines(r["name"], f"(закрывает: {r['addresses']})" if r["addresses"] else "",
+                         f"реестровый № {r['registry_id']}" if r["registry_id"] else "")
             host = r["host"] + (f", {r['place']}" if r["place"] and r["place"] not in r["host"] else "")
             rows.append({"step": r["step"], "kind": r["kind_ru"], "name": name, "host": host, "dates": r["dates"],
                          "start": date_ru(r["start"]), "end": date_ru(r["end"]), "hours": hours(r["hours"]),

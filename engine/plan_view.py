@@ -11,7 +11,7 @@ both built from it, so they always say the same thing.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -52,13 +52,12 @@ class PlanView:
     need: np.ndarray  # need(t, c), SPEC §5
     cover: np.ndarray  # min(1, summed weights): the plan's cover(t, c)
 
-    @property
-    def need_total(self) -> np.ndarray:
-        return self.need.sum(axis=1)
+    need_total: np.ndarray = field(init=False)  # per teacher
+    need_covered: np.ndarray = field(init=False)
 
-    @property
-    def need_covered(self) -> np.ndarray:
-        return (self.need * self.cover).sum(axis=1)
+    def __post_init__(self) -> None:
+        self.need_total = self.need.sum(axis=1)
+        self.need_covered = (self.need * self.cover).sum(axis=1)
 
     def teachers_with_route(self) -> np.ndarray:
         return np.unique(self.teacher)
