@@ -42,7 +42,6 @@ RUB = '#,##0 "₽"'
 SHARE = "0.0%"
 NUMBER = "0.000"
 INTEGER = "#,##0"
-HOURS = "0.##"
 
 DECISION_COLUMN = "Решение"
 PIN, FORBID = "закрепить", "исключить"
@@ -139,9 +138,9 @@ ROUTE_KEYS = ["teacher_id", "full_name", "position", "subject", "role", "school_
 ROUTE_COLUMNS = [
     Column("Код педагога", 14), Column("ФИО", 28), Column("Должность", 18), Column("Предмет", 16),
     Column("Роль", 13), Column("Код школы", 11), Column("Школа", 34), Column("Код муниципалитета", 12),
-    Column("Муниципалитет", 24), Column("Шаг", 6, INTEGER), Column("Вид", 16), Column("Код ресурса", 12),
+    Column("Муниципалитет", 24), Column("Шаг", 6), Column("Вид", 16), Column("Код ресурса", 12),
     Column("Мероприятие", 48), Column("Организатор / принимающая школа", 36), Column("Место", 20),
-    Column("Формат", 13), Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8, HOURS),
+    Column("Формат", 13), Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8),
     Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 30), Column("Закрывает дефициты", 40),
     Column("Потребность педагога", 13, NUMBER), Column("Закрыто маршрутом", 13, NUMBER),
 ]
@@ -168,13 +167,14 @@ def routes_sheet(ctx: WorkbookContext) -> Sheet:
 
 def assignments_sheet(ctx: WorkbookContext) -> Sheet:
     steps = ctx.view.steps
-    columns = [Column("Код педагога", 14), Column("Школа", 34), Column("Муниципалитет", 24), Column("Вид", 16),
-               Column("Код ресурса", 12), Column("Мероприятие", 48), Column("Реестровый номер", 16),
-               Column("Организатор / принимающая школа", 36), Column("Начало", 12, DATE),
-               Column("Окончание", 12, DATE), Column("Часы", 8, HOURS), Column("Стоимость, ₽", 13, RUB),
-               Column("Кто оплачивает", 30), Column("Код источника", 20)]
-    keys = ["teacher_id", "school", "municipality", "kind_ru", "resource_id", "name", "registry_id", "host", "start",
-            "end", "hours", "cost_rub", "fund", "funded_by"]
+    # The accountant's list: who, what, when, how much, from which fund (the school and the rest are in
+    # «Маршруты»; fewer cells also keep a region's workbook quick to write).
+    columns = [Column("Код педагога", 14), Column("Вид", 16), Column("Код ресурса", 12), Column("Мероприятие", 48),
+               Column("Реестровый номер", 16), Column("Организатор / принимающая школа", 36),
+               Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8),
+               Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 30), Column("Код источника", 20)]
+    keys = ["teacher_id", "kind_ru", "resource_id", "name", "registry_id", "host", "start", "end", "hours", "cost_rub",
+            "fund", "funded_by"]
     return Sheet("Назначения", columns, steps[keys].itertuples(index=False, name=None))
 
 
@@ -236,7 +236,7 @@ def resources_sheet(ctx: WorkbookContext) -> Sheet:
     columns = [Column("Вид", 16), Column("Код", 12), Column("Название", 48),
                Column("Организатор / принимающая школа", 36), Column("Код школы", 11), Column("Место", 20),
                Column("Формат", 13), Column("Начало", 12, DATE), Column("Окончание", 12, DATE),
-               Column("Часы", 8, HOURS), Column("Стоимость, ₽", 13, RUB), Column("Мест", 8, INTEGER),
+               Column("Часы", 8), Column("Стоимость, ₽", 13, RUB), Column("Мест", 8, INTEGER),
                Column("Занято", 8, INTEGER), Column("Свободно", 9, INTEGER), Column("Загрузка", 10, SHARE)]
     return Sheet("Ресурсы", columns, rows)
 
