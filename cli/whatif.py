@@ -146,7 +146,8 @@ def replan(
                                    profiles=profiles.labels)
     except InputError as error:
         _fail(error)
-    folder = write_replan(replanned, out or plan_dir.with_name(plan_dir.name + "-replan"), profiles=profiles)
+    folder = write_replan(replanned, out or plan_dir.with_name(plan_dir.name + "-replan"), profiles=profiles,
+                          bundle=str(_bundle_of(plan_dir, bundle).resolve()))
     print_replan(replanned.report)
     cli.console.print(f"Новый план / new plan: {folder.resolve()} (changes.csv, replan.json, explain.csv)")
 

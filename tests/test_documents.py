@@ -388,6 +388,9 @@ def test_round_trip_pins_and_forbids_exactly_what_was_marked(planned, tmp_path):
     rows = set(zip(new["teacher_id"], new["kind"], new["resource_id"]))
     assert (forbid.teacher_id, forbid.kind, forbid.resource_id) not in rows
     assert {(pin.teacher_id, pin.kind, pin.resource_id), ("T5", "program", "PS1")} <= rows
+    # the new plan names its bundle, as `marshrut plan` does: its documents need no --bundle
+    assert json.loads((tmp_path / "new" / "summary.json").read_text(encoding="utf-8"))["bundle"] == \
+        str(bundle.resolve())
     as_dicts = lambda refs: [{"teacher_id": a, "kind": b, "resource_id": c} for a, b, c in refs]  # noqa: E731
     assert check_plan(bundle, {"pinned": as_dicts([key(r) for r in decisions.pinned]),
                                "forbidden": as_dicts([key(r) for r in decisions.forbidden])}, new) == []
