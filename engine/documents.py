@@ -42,6 +42,7 @@ class CompiledTemplate:
     """A .docx template with docxtpl fields, compiled once and rendered many times."""
 
     def __init__(self, path: str | Path) -> None:
+        from docx.opc.exceptions import PackageNotFoundError
         from docxtpl import DocxTemplate
 
         self.path = Path(path)
@@ -49,8 +50,9 @@ class CompiledTemplate:
             cleaner = DocxTemplate(str(self.path))
             with zipfile.ZipFile(self.path) as archive:
                 self.parts = [(info, archive.read(info)) for info in archive.infolist()]
-        except (OSError, zipfile.BadZipFile, KeyError, ValueError) as error:
-            raise self._error(f"не удаётся прочитать шаблон .docx: {error}", "bad_template") from None
+        except (OSError, zipfile.BadZipFile, KeyError, ValueError, PackageNotFoundError) as error:
+            raise self._error(f"не удаётся прочитать шаблон .docx: {str(error)[:300]}", "bad_template") from None
+        self._static_cache: dict[str, _ZipEntry] = {}
         environment = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, trim_blocks=False)
         self.compiled: dict[str, jinja2.Template] = {}
         for info, content in self.parts:
@@ -79,6 +81,8 @@ class CompiledTemplate:
                 xml = template.render(context)
             except jinja2.UndefinedError as error:
                 raise self._error(f"в шаблоне неизвестное поле: {error.message}", "unknown_field") from None
+            except (jinja2.TemplateError, TypeError, ValueError) as error:
+                raise self._error(f"ошибка в поле шаблона: {str(error)[:300]}", "bad_template") from None
             # docxtpl's escapes for literal braces (line breaks in values are made by `lines`)
             xml = xml.replace("{_{", "{{").replace("}_}", "}}").replace("{_%", "{%").replace("%_}", "%}")
             entries.append(_ZipEntry.deflated(info.filename, xml.encode("utf-8")))
@@ -86,10 +90,9 @@ class CompiledTemplate:
 
     def _static(self, name: str, content: bytes) -> "_ZipEntry":
         """The template's other parts are the same in every document: compressed once."""
-        cache = self.__dict__.setdefault("_static_cache", {})
-        if name not in cache:
-            cache[name] = _ZipEntry.deflated(name, content)
-        return cache[name]
+        if name not in self._static_cache:
+            self._static_cache[name] = _ZipEntry.deflated(name, content)
+        return self._static_cache[name]
 
 
 @dataclass(frozen=True)
@@ -338,6 +341,9 @@ def write_documents(view: PlanView, out_dir: str | Path, *, pdf: bool = False,
     out = Path(out_dir)
     files = []
     schools = documents.schools()
+    if schools:  # a template's unknown field is reported before any folder is made
+        documents.school_summary(schools[0])
+        documents.teacher_document(documents.teachers_of(schools[0])[0])
     for school in schools:
         folder = out / documents.folder_name(school)
         folder.mkdir(parents=True, exist_ok=True)

@@ -268,8 +268,9 @@ def test_a_region_replaces_the_template(planned, tmp_path):
     broken.add_paragraph("{{ teacher.nickname }}")
     broken.save(tmp_path / "broken.docx")
     with pytest.raises(InputError) as error:
-        DocumentSet(view, route_template=tmp_path / "broken.docx").teacher_document(t)
+        write_documents(view, tmp_path / "out", route_template=tmp_path / "broken.docx")
     assert "nickname" in str(error.value.problems[0]) and error.value.problems[0].file == "broken.docx"
+    assert not (tmp_path / "out").exists()  # nothing written
 
 
 def test_documents_command_and_school_package(planned, tmp_path):
