@@ -1107,7 +1107,7 @@ function renderMunicipalities(data) {
       h("td", { class: "num", text: m.budget_rub == null ? "—" : fmt.rub(m.budget_rub) }),
       h("td", {}, m.teachers_reached > 0
         ? fileLink(`/v1/plans/${data.plan_id}/documents/municipalities/${encodeURIComponent(m.municipality_id)}`,
-                   `documents-${m.municipality_id}.zip`, "ИОМ школ (.zip)", { class: "doc-link", dataset: { docs: "municipality" } })
+                   `documents-${m.municipality_id}.zip`, ".zip", { class: "doc-link", title: `Маршруты педагогов школ: ${m.name} (.zip)`, dataset: { docs: "municipality" } })
         : "—")));
   }
   const sum = (f) => data.municipalities.reduce((a, m) => a + (f(m) || 0), 0);
