@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 
-from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, inspect
+from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, event, inspect, text
 from sqlalchemy.engine import Engine
 
 from marshrut.engine.database import make_engine as _make_engine
@@ -47,10 +47,15 @@ class Base(DeclarativeBase):
     pass
 
 
+TENANT = String(100)
+
+
 class Region(Base):
     __tablename__ = "regions"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # the owner (a regional institute, say): only its keys (and admins) see the region and its plans
+    tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")
     name: Mapped[str] = mapped_column(String(500))
     filename: Mapped[str] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(Integer)
@@ -67,6 +72,10 @@ class Plan(Base):
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     region_id: Mapped[str] = mapped_column(String(32), ForeignKey("regions.id", ondelete="CASCADE"), index=True)
+    tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")  # the region's
+    # what the job is: a plan, a re-plan of another plan (`job` names it and the changes), a sweep
+    kind: Mapped[str] = mapped_column(String(16), default="plan", server_default="plan")
+    job: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: what a re-plan or sweep needs beyond params
     params: Mapped[str] = mapped_column(Text)  # JSON, as validated (SPEC §3)
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # starts so far; guards every worker write
@@ -90,22 +99,102 @@ class PlanFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+class ApiKey(Base):
+    """A key made by `marshrut keys create` or `POST /v1/keys`: only its SHA-256 is stored."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=lambda: uuid.uuid4().hex[:12])
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the key
+    tenant: Mapped[str] = mapped_column(TENANT, index=True)
+    role: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    created_by: Mapped[str | None] = mapped_column(String(100), nullable=True)  # a key id, `env:…` or `cli`
+
+
+class AuditRecord(Base):
+    """Who did what to which object, from where, and how it ended. Append-only (triggers refuse
+    UPDATE and DELETE); ids and counts only, never scores."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    tenant: Mapped[str] = mapped_column(TENANT, index=True)  # whose object (or, for a refusal, the key's tenant)
+    key_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    action: Mapped[str] = mapped_column(String(64))
+    object_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    object_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    address: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(32))  # ok | denied | expired | revoked | an HTTP status
+    detail: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: counts, file names, ids
+
+
+_APPEND_ONLY = {
+    "sqlite": ["CREATE TRIGGER IF NOT EXISTS audit_log_no_update BEFORE UPDATE ON audit_log "
+               "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END",
+               "CREATE TRIGGER IF NOT EXISTS audit_log_no_delete BEFORE DELETE ON audit_log "
+               "BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END"],
+    "postgresql": ["CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'audit_log is append-only'; END $$",
+                   "DROP TRIGGER IF EXISTS audit_log_append_only ON audit_log",
+                   "CREATE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON audit_log "
+                   "FOR EACH ROW EXECUTE FUNCTION audit_log_append_only()"],
+}
+
+
 def make_engine(url: str) -> Engine:
-    return _make_engine(url, pool_size=10, max_overflow=20)
+    engine = _make_engine(url, pool_size=10, max_overflow=20)
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _secure_delete(connection, _record) -> None:
+            # deleted rows (bundles, plan files) are overwritten in the file, not left in free pages
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA secure_delete=ON")
+            cursor.close()
+    return engine
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Databases made by an older version get the new columns (tenant, kind, job), with their defaults."""
+    existing = inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        have = {column["name"] for column in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in have:
+                continue
+            kind = column.type.compile(dialect=engine.dialect)
+            default = f" DEFAULT '{column.server_default.arg}' NOT NULL" if column.server_default is not None else ""
+            with engine.begin() as connection:
+                connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN {column.name} {kind}{default}'))
+            for index in table.indexes:
+                if [c.name for c in index.columns] == [column.name]:
+                    index.create(engine, checkfirst=True)
+
+
+def _create(engine: Engine) -> None:
+    Base.metadata.create_all(engine)
+    _add_missing_columns(engine)
+    with engine.begin() as connection:
+        for statement in _APPEND_ONLY.get(engine.dialect.name, []):
+            connection.execute(text(statement))
 
 
 def create_schema(engine: Engine) -> None:
-    """Creates missing tables; several server processes starting at once may race, so retry."""
+    """Creates missing tables and columns; several server processes starting at once may race, so retry."""
     for attempt in range(5):
         try:
-            Base.metadata.create_all(engine)
+            _create(engine)
             return
         except DBAPIError:
             if attempt == 4:
                 raise
             time.sleep(0.2 * (attempt + 1))
-            if set(Base.metadata.tables) <= set(inspect(engine).get_table_names()):
-                return
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

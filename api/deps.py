@@ -1,16 +1,16 @@
-"""Dependencies shared by the routers: database session, settings, access by API key."""
+"""Dependencies shared by the routers: database session, settings, access by API key (see access.py)."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request, Security
+from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
-from .settings import Settings, is_loopback
+from .access import Access, check_rate, check_role, resolve
+from .settings import Settings
 
 api_key_header = APIKeyHeader(name="X-API-Key", auto_error=False,
                               description="API key (required when the server is bound to a non-loopback address)")
@@ -30,44 +30,27 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def _role_of(settings: Settings, key: str) -> str | None:
-    role = None
-    for known, known_role in settings.keys.items():  # compare with every key: no timing hint
-        if hmac.compare_digest(known.encode(), key.encode("utf-8", "surrogatepass")):
-            role = known_role
-    return role
-
-
-def _keys_required(settings: Settings, request: Request) -> bool:
-    if settings.keys_required:
-        return True
-    # The address the connection arrived on: an app started by hand on 0.0.0.0 without
-    # MARSHRUT_HOST still asks a remote client for a key.
-    server = request.scope.get("server")
-    return bool(server) and not is_loopback(str(server[0]))
-
-
 def require(role: str):
-    """`viewer` may read; `planner` may also create and delete."""
+    """A dependency: the caller's `Access` (401 without a valid key where one is needed, 403 below
+    `role`, 429 over the key's rate). It is attached to the request's session, so `get_region`,
+    `get_plan` and `scoped` see only the caller's tenant."""
 
-    def check(request: Request, settings: SettingsDep,
+    def check(request: Request, settings: SettingsDep, session: SessionDep,
               key: Annotated[str | None, Security(api_key_header)] = None,
-              credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> str | None:
-        if not _keys_required(settings, request):
-            return None
+              credentials: Annotated[HTTPAuthorizationCredentials | None, Security(bearer)] = None) -> Access:
         given = key or (credentials.credentials if credentials else None)
-        if not given:
-            raise HTTPException(401, "Нужен ключ API (API key required: X-API-Key header)",
-                                headers={"WWW-Authenticate": "Bearer"})
-        granted = _role_of(settings, given)
-        if granted is None:
-            raise HTTPException(401, "Неизвестный ключ API (unknown API key)", headers={"WWW-Authenticate": "Bearer"})
-        if role == "planner" and granted != "planner":
-            raise HTTPException(403, "Ключу с ролью viewer это не разрешено (this needs the planner role)")
-        return granted
+        access = resolve(request, session, settings, given)
+        check_rate(request, access, settings)
+        check_role(access, role, request)
+        session.info["access"] = access
+        return access
 
     return check
 
 
-Viewer = Depends(require("viewer"))
-Planner = Depends(require("planner"))
+_viewer, _planner, _admin = require("viewer"), require("planner"), require("admin")
+Viewer, Planner, Admin = Depends(_viewer), Depends(_planner), Depends(_admin)
+# the same dependencies as parameters, for routes that need the caller (to audit, to set a tenant)
+ViewerAccess = Annotated[Access, Depends(_viewer)]
+PlannerAccess = Annotated[Access, Depends(_planner)]
+AdminAccess = Annotated[Access, Depends(_admin)]

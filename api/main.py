@@ -18,6 +18,7 @@ from sqlalchemy.orm.exc import ObjectDeletedError, StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .access import RateLimiter
 from .db import Plan, create_schema, make_engine, session_factory
 from .settings import Settings
 from .worker import Dispatcher, start_forkserver
@@ -41,7 +42,10 @@ travel and budgets, with a proved optimality gap.
    `/documents/schools/{school_id}` (a school's package, .zip).
 
 Bound to a non-loopback address the service asks for an API key (`X-API-Key` or
-`Authorization: Bearer`): role `viewer` reads, role `planner` also creates and deletes.
+`Authorization: Bearer`). A key belongs to a tenant and has a role: `viewer` reads, `planner` also
+creates, changes and deletes, `admin` also manages keys (`/v1/keys`), reads the audit (`/v1/audit`)
+and sees every tenant. Another tenant's region or plan is answered 404, like a missing one. A key
+over its rate, or a tenant over its number of queued jobs, gets 429 with `Retry-After`.
 """
 
 
@@ -174,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check()
     _log_to_stderr()
     start_forkserver()
-    from .routers import documents, explain, plans, regions, registry, web
+    from .routers import admin, documents, explain, plans, regions, registry, web
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     dispatcher = Dispatcher(settings, sessions)
@@ -198,6 +202,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.engine = engine
     app.state.sessions = sessions
     app.state.dispatcher = dispatcher
+    app.state.rate_limiter = RateLimiter(settings.rate_per_second, settings.rate_burst)
     app.add_middleware(BodyLimit, settings=settings)
     install_error_handlers(app)
     app.include_router(regions.router)
@@ -206,6 +211,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web.router)
     app.include_router(explain.router)
     app.include_router(documents.router)
+    app.include_router(admin.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database check",
              responses={503: {"description": "the database is unreachable"}})

@@ -22,7 +22,7 @@ def serve(host: str = "127.0.0.1", port: int = 8000, workers: int = 1) -> None:
                 proxy_headers=False, server_header=False, timeout_graceful_shutdown=30)
 
 
-if __name__ == "__main__":  # python -m api.serve [host] [port] [workers]
+if __name__ == "__main__":  # python -m marshrut.api.serve [host] [port] [workers]
     import sys
 
     args = sys.argv[1:]

@@ -75,29 +75,89 @@ def _exit_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="parent-watch").start()
 
 
-def solve_in_child(conn: Connection, content: bytes, filename: str, params_json: str, nice: int) -> None:
-    """Runs in the solver process: bundle bytes + params in, messages out through `conn`."""
+REPLAN_FILES = PLAN_FILES + ("changes.csv", "replan.json")
+SWEEP_FILES = ("sweep.csv", "sweep.png", "summary.json")
+
+
+def _plan_files(region, params, job: dict, previous: bytes | None, send) -> dict[str, bytes]:
+    from marshrut.engine import plan_region, write_plan
+
+    files = plan_region(region, params, on_progress=send)
+    with tempfile.TemporaryDirectory(prefix="marshrut-plan-") as tmp:
+        write_plan(files, tmp)
+        return {name: (Path(tmp) / name).read_bytes() for name in PLAN_FILES}
+
+
+def _replan_files(region, params, job: dict, previous: bytes | None, send) -> dict[str, bytes]:
+    """A re-plan of the previous plan's assignments after the job's changes (a plan of its own)."""
+    import csv
+    import io
+
+    from marshrut.engine.changes import apply_changes, changes_from_dict
+    from marshrut.engine.params import AssignmentRef
+    from marshrut.engine.plan import deficit_profiles
+    from marshrut.engine.replan import replan, write_replan
+
+    rows = csv.DictReader(io.StringIO(previous.decode("utf-8"), newline=""))
+    refs = [AssignmentRef(teacher_id=r["teacher_id"], kind=r["kind"], resource_id=r["resource_id"]) for r in rows]
+    changes = changes_from_dict(job["changes"])
+    send(None, "replan")
+    profiles = deficit_profiles(apply_changes(region, changes), params, random_state=params.seed)
+    replanned = replan(region, refs, changes, params, keep_bonus=job["keep_bonus"], profiles=profiles.labels)
+    with tempfile.TemporaryDirectory(prefix="marshrut-replan-") as tmp:
+        write_replan(replanned, tmp, profiles=profiles, summary_extra={"previous_plan_id": job["previous_plan_id"]})
+        return {name: (Path(tmp) / name).read_bytes() for name in REPLAN_FILES}
+
+
+def _sweep_files(region, params, job: dict, previous: bytes | None, send) -> dict[str, bytes]:
+    """What if budgets, vouchers or seats scale: one solve per factor, in this process, one after another."""
+    from marshrut.engine.sweep import sweep, sweep_plot
+
+    factors = job["factors"]
+    done = []
+
+    def on_point(_row) -> None:
+        done.append(1)
+        send(None, f"sweep {len(done)}/{len(factors)}")
+
+    send(None, f"sweep 0/{len(factors)}")
+    frame = sweep(region, params, job["what"], factors, workers=1, on_point=on_point)
+    with tempfile.TemporaryDirectory(prefix="marshrut-sweep-") as tmp:
+        png = sweep_plot(frame, Path(tmp) / "sweep.png", title=job["what"]).read_bytes()
+    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    summary = {"kind": "sweep", "what": job["what"], "factors": factors, "points": rows}
+    return {"sweep.csv": frame.to_csv(index=False, lineterminator="\n").encode("utf-8"), "sweep.png": png,
+            "summary.json": json.dumps(summary, ensure_ascii=False, default=_finite).encode("utf-8")}
+
+
+JOBS = {"plan": _plan_files, "replan": _replan_files, "sweep": _sweep_files}
+
+
+def solve_in_child(conn: Connection, content: bytes, filename: str, params_json: str, nice: int,
+                   kind: str = "plan", job_json: str | None = None, previous: bytes | None = None) -> None:
+    """Runs in the solver process: bundle bytes + params (+ what a re-plan or sweep needs) in,
+    messages out through `conn`."""
     _exit_with_parent()
     try:
         os.nice(nice)
     except OSError:
         pass
     try:
-        from marshrut.engine import InputError, load_upload, params_from_dict, plan_region, write_plan
+        from marshrut.engine import InputError, load_upload, params_from_dict
 
         try:
             region = load_upload(content, filename)
             del content
             params = params_from_dict(json.loads(params_json))
 
-            def on_progress(progress) -> None:
+            def send(progress, phase: str | None = None) -> None:
+                if progress is None:
+                    conn.send(("progress", {"elapsed": None, "objective": None, "bound": None, "phase": phase}))
+                    return
                 conn.send(("progress", {"elapsed": _finite(progress.elapsed), "objective": _finite(progress.objective),
                                         "bound": _finite(progress.bound), "phase": str(progress.phase)}))
 
-            files = plan_region(region, params, on_progress=on_progress)
-            with tempfile.TemporaryDirectory(prefix="marshrut-plan-") as tmp:
-                write_plan(files, tmp)
-                blobs = {name: (Path(tmp) / name).read_bytes() for name in PLAN_FILES}
+            blobs = JOBS[kind](region, params, json.loads(job_json or "{}"), previous, send)
             conn.send(("done", blobs))
         except InputError as error:
             conn.send(("failed", error.as_dict()))
@@ -241,7 +301,7 @@ class Dispatcher:
             running = session.scalar(select(func.count()).select_from(Plan).where(Plan.status == "running"))
             if running >= self.settings.max_concurrent_solves:
                 return False
-            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id)
+            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id, Plan.kind, Plan.job)
                                         .where(Plan.status == "queued").order_by(Plan.created_at, Plan.id)
                                         .limit(1)).first()
             if candidate is None:
@@ -254,17 +314,27 @@ class Dispatcher:
                 return True  # another server took it: look again
             region = session.execute(select(Region.content, Region.filename)
                                      .where(Region.id == candidate.region_id)).first()
+            job = json.loads(candidate.job or "{}")
+            previous = session.scalar(select(PlanFile.content).where(
+                PlanFile.plan_id == job["previous_plan_id"], PlanFile.name == "assignments.csv")) \
+                if candidate.kind == "replan" else None
         attempt = candidate.attempt + 1
         if region is None:  # deleted meanwhile
             self._finish_failed(candidate.id, attempt, {"title": "регион удалён (region deleted)", "total": 0,
                                                         "shown": 0, "problems": []})
             return True
+        if candidate.kind == "replan" and previous is None:
+            self._finish_failed(candidate.id, attempt, {"title": "исходный план удалён (the plan to re-plan was "
+                                                                 "deleted)", "total": 0, "shown": 0, "problems": []})
+            return True
         params = json.loads(candidate.params)
-        limit = float(params.get("time_limit_s", 60))
+        # a sweep solves once per factor
+        limit = float(params.get("time_limit_s", 60)) * max(1, len(job.get("factors", ())))
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=solve_in_child, name=f"marshrut-plan-{candidate.id[:8]}", daemon=True,
-            args=(child_conn, bytes(region.content), region.filename, candidate.params, self.settings.solver_nice))
+            args=(child_conn, bytes(region.content), region.filename, candidate.params, self.settings.solver_nice,
+                  candidate.kind, candidate.job, None if previous is None else bytes(previous)))
         try:
             process.start()
         except Exception as error:
@@ -330,7 +400,8 @@ class Dispatcher:
         summary = json.loads(summary_text)
         progress = dict(job.progress or {})
         progress.update(objective=_finite(summary.get("objective")), bound=_finite(summary.get("bound")),
-                        phase="done", elapsed=_finite(summary.get("solve_seconds")))
+                        phase="done", elapsed=_finite(summary.get("solve_seconds")) or
+                        round(time.monotonic() - job.started, 3))
         with self.sessions.begin() as session:
             done = session.execute(update(Plan).where(*self._mine(job)).values(
                 status="done", summary=dumps(summary), finished_at=utcnow(), owner=None, heartbeat_at=None,

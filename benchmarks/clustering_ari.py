@@ -1,6 +1,6 @@
 """How well the deficit clustering recovers the generator's planted profiles.
 
-    python -m benchmarks.clustering_ari [--presets P ...] [--seeds 0 1 2] [--synthetic] [--threads 1]
+    python -m marshrut.benchmarks.clustering_ari [--presets P ...] [--seeds 0 1 2] [--synthetic] [--threads 1]
 
 One row per (bundle, seed): teachers, planted k (distinct `_planted_profiles`), chosen k, the
 adjusted Rand index of DeficitProfiles, of the same selection without compression (power=1),
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         presets = list(PRESETS)
     except ImportError:
         presets = []
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.clustering_ari", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m marshrut.benchmarks.clustering_ari", description=__doc__.splitlines()[0])
     ap.add_argument("--presets", nargs="*", default=presets, help="generator presets (default: all)")
     ap.add_argument("--seeds", nargs="*", type=int, default=[0])
     ap.add_argument("--synthetic", action="store_true", help="add synthetic planted bundles")

@@ -1,4 +1,4 @@
-"""Issue 3's "How good and how fast" table, reproduced: `python -m benchmarks.engine_table --help`.
+"""Issue 3's "How good and how fast" table, reproduced: `python -m marshrut.benchmarks.engine_table --help`.
 
 | teachers | time limit | plan quality |
 | up to 300 | 20 s | >= 99.5% of the optimum |
@@ -129,7 +129,7 @@ def verdict(label, name, teachers, limit, target, value, wall, ours: dict, info:
 
 def markdown(frame: pd.DataFrame, reference_seconds: float, machine_line: str) -> str:
     lines = [f"Issue 3's table, on generated bundles (seed 0), 2 workers; {machine_line}. "
-             "Command: `python -m benchmarks.engine_table`.",
+             "Command: `python -m marshrut.benchmarks.engine_table`.",
              f"Reference: the plain MIP (HiGHS via SciPy) with {reference_seconds:g} s; its objective is the optimum "
              "where its status is OPTIMAL. \"marshrut / best bound\" is a proved floor on marshrut's share of the "
              "optimum (the smaller of marshrut's and the MIP's proved bounds).", "",
@@ -161,7 +161,7 @@ def valid_number(value) -> bool:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.engine_table",
+    ap = argparse.ArgumentParser(prog="python -m marshrut.benchmarks.engine_table",
                                  description=__doc__.splitlines()[0].split(": `")[0] + ".",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))

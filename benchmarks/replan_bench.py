@@ -1,4 +1,4 @@
-"""Re-planning benchmark: `python -m benchmarks.replan_bench [--regions ...] [--time-limit S ...]`.
+"""Re-planning benchmark: `python -m marshrut.benchmarks.replan_bench [--regions ...] [--time-limit S ...]`.
 
 For each region: plan it (P0); then one mentor (the one with most mentees in P0), one session (the
 internship session with most participants in P0) and 10% of every budget are removed. The changed

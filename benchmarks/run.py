@@ -1,4 +1,4 @@
-"""marshrut against its peers on sample regions: `python -m benchmarks.run --help`.
+"""marshrut against its peers on sample regions: `python -m marshrut.benchmarks.run --help`.
 
 For each bundle every solver runs in turn, with the same time limit and 2 workers, each in a fresh
 process of its own (benchmarks.worker) started by this one. Why a process per solver: peak memory
@@ -696,8 +696,8 @@ def report_scaling(frame: pd.DataFrame, meta: dict, out: Path, readme: Path | No
 
 def _command() -> str:
     if sys.argv and sys.argv[0].endswith(("benchmarks/run.py", "-m")) or "benchmarks.run" in " ".join(sys.argv[:1]):
-        return "python -m benchmarks.run " + " ".join(sys.argv[1:])
-    return "benchmarks.run.main(...)"
+        return "python -m marshrut.benchmarks.run " + " ".join(sys.argv[1:])
+    return "marshrut.benchmarks.run.main(...)"
 
 
 def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
@@ -731,7 +731,7 @@ def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.run",
+    ap = argparse.ArgumentParser(prog="python -m marshrut.benchmarks.run",
                                  description=__doc__.splitlines()[0].split(": `")[0] + ".",
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n".join(__doc__.splitlines()[2:]))

@@ -1,4 +1,4 @@
-"""One solver on one bundle, in a process of its own: `python -m benchmarks.worker --help`.
+"""One solver on one bundle, in a process of its own: `python -m marshrut.benchmarks.worker --help`.
 
 Writes `result.json` (status, the solver's own objective and bound, seconds, load seconds, progress
 history, peak resident memory of this process) and `assignments.csv` (SPEC §6) into --out. The
@@ -119,7 +119,7 @@ def _plain(value):
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.worker", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m marshrut.benchmarks.worker", description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", required=True)
     ap.add_argument("--solver", required=True, choices=SOLVERS)
     ap.add_argument("--time-limit", type=float, required=True)

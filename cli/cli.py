@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from marshrut.engine.problems import InputError
+from .keys import keys_app
 from .registry import registry_app
 from .documents import register as _register_documents
 from .whatif import register as _register_whatif
@@ -20,7 +21,8 @@ app = typer.Typer(
     help="marshrut (маршрут): индивидуальные образовательные маршруты педагогов — наставники, стажировки и "
          "программы ДПО в пределах мест, расписаний, дорог и бюджетов, с доказанной оценкой оптимальности.\n\n"
          "Individual development routes for teachers, planned optimally within capacities, dates, travel "
-         "and budgets.",
+         "and budgets.\n\nДокументация / documentation: docs/README.md in marshrut's repository (the bundle: "
+         "docs/bundle.md, parameters: docs/parameters.md, plan files: docs/plan-files.md).",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -28,6 +30,7 @@ app = typer.Typer(
 datasets_app = typer.Typer(help="Sample regions: generate bundles from seeded presets.", no_args_is_help=True)
 app.add_typer(datasets_app, name="datasets")
 app.add_typer(registry_app, name="registry")
+app.add_typer(keys_app, name="keys")
 console = Console()
 errors = Console(stderr=True)
 
@@ -71,7 +74,8 @@ def _load(bundle: Path):
 
 
 @app.command()
-def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")]) -> None:
+def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx (docs/bundle.md)")]
+             ) -> None:
     """Check a region bundle and list every problem (exit status 2 if there are any)."""
     try:
         region, seconds = _load(bundle)
@@ -87,9 +91,10 @@ def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .
 
 @app.command()
 def plan(
-    bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the plan to")],
-    params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters (SPEC §3)")] = None,
+    bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .zip or .xlsx (docs/bundle.md)")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the plan to (docs/plan-files.md)")],
+    params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters "
+                                                                    "(docs/parameters.md)")] = None,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds for the solve")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live progress")] = False,
 ) -> None:

@@ -4,7 +4,9 @@ Part of the `marshrut` command (`marshrut registry ...`); also runnable alone:
 `python -m marshrut.registry push PLAN --bundle DIR --registry URL`.
 
 Exit status: 0 done; 1 the push stopped (the registry refused a request or is unavailable: run it
-again to resume) or the plan is already being pushed; 2 bad input (export, mapping, bundle, plan).
+again to resume) or the plan is already being pushed; 2 bad input (export, mapping, bundle, plan);
+3 every order was sent but some are still pending in the registry (run the push again later: it
+asks the registry about them).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ errors = Console(stderr=True)
 
 DEFAULT_DATABASE = "sqlite:///./marshrut.sqlite"
 PLAN_ID = re.compile(r"[0-9a-f]{32}")
+DIFFERENCES_SHOWN = 200  # field differences printed by `status --check` (all of them with --json)
 
 RegistryOption = Annotated[Optional[str], typer.Option(
     "--registry", envvar="MARSHRUT_REGISTRY_URL", help="Base URL of the registry API (env MARSHRUT_REGISTRY_URL)")]
@@ -119,11 +122,13 @@ def import_command(
 def load_plan(plan: str, bundle: Path | None, database: str, *, need_bundle: bool = True):
     """(PlanOrders or None, plan key): a plan folder (with --bundle) or an API plan id (its region
     comes from the database)."""
+    from marshrut.engine.registry.ledger import Ledger
     from marshrut.engine.registry.orders import build_orders, bundle_tables, parse_assignments, read_plan_folder
 
     path = Path(plan)
     if path.is_dir():
-        plan_key, assignments = read_plan_folder(path)
+        with Ledger(database) as ledger:  # a plan already pushed under the legacy key keeps it
+            plan_key, assignments = read_plan_folder(path, ledger)
         if not need_bundle:
             return None, plan_key
         if bundle is None:
@@ -161,10 +166,16 @@ def push_command(
     max_attempts: Annotated[int, typer.Option("--max-attempts", min=1, help="Attempts per order before the push "
                                                                             "stops as unavailable")] = 8,
     backoff: Annotated[float, typer.Option("--backoff", min=0.0, help="First retry delay, doubling")] = 0.5,
+    wait_pending: Annotated[float, typer.Option(
+        "--wait-pending", min=0.0, help="Seconds to keep asking the registry about pending orders before "
+                                        "ending with exit status 3")] = 30.0,
+    poll: Annotated[float, typer.Option("--poll", min=0.01, help="First pause between asks about pending "
+                                                                 "orders, doubling")] = 1.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress lines")] = False,
     as_json: JsonOption = False,
 ) -> None:
-    """Send the plan's enrolment orders (one per program assignment); run again to resume."""
+    """Send the plan's enrolment orders (one per program assignment); run again to resume. Exit status 3: all
+    sent, some still pending in the registry (run again later: it asks about them)."""
     from marshrut.engine.registry.client import PushOptions, plan_status, push_orders
     from marshrut.engine.registry.ledger import Ledger
 
@@ -184,7 +195,8 @@ def push_command(
 
     with Ledger(database) as ledger:
         result = push_orders(ledger, registry, orders, PushOptions(
-            api_key=api_key, timeout_s=timeout, max_attempts=max_attempts, backoff_s=backoff), on_progress=progress)
+            api_key=api_key, timeout_s=timeout, max_attempts=max_attempts, backoff_s=backoff,
+            pending_wait_s=wait_pending, poll_s=poll), on_progress=progress)
         report = plan_status(ledger, plan_key)
     if as_json:
         console.print_json(json.dumps({"push": result.model_dump(), "status": report.model_dump(mode="json")}))
@@ -193,10 +205,15 @@ def push_command(
         if result.outcome == "completed":
             console.print(f"[green]Отправка завершена[/green] (push completed): запросов {result.requests}, "
                           f"повторов {result.retries}, {result.seconds:.1f} с.")
+        elif result.outcome == "pending":
+            errors.print(f"[yellow]Заявки отправлены, но реестр ещё не решил по {result.pending}[/yellow] "
+                         f"(push pending: {result.pending} orders undecided). {result.reason}", highlight=False)
         else:
             errors.print(f"[red]Отправка остановлена[/red] (push {result.outcome}): {result.reason}\n"
                          "Устраните причину и запустите команду снова: отправка продолжится с места остановки.",
                          highlight=False)
+    if result.outcome == "pending":
+        raise typer.Exit(3)
     if result.outcome != "completed":
         raise typer.Exit(1)
 
@@ -239,12 +256,21 @@ def status_command(
     else:
         _print_status(report)
         if differences is not None:
-            verdict = "[green]совпадает[/green]" if differences["matches"] else "[yellow]есть расхождения[/yellow]"
+            verdict = ("[green]совпадает[/green]" if differences["matches"] else
+                       f"[yellow]расхождений {len(differences['differences'])}, приняты из реестра[/yellow], теперь "
+                       "совпадает (differences adopted)" if differences["agree"] else
+                       "[yellow]есть расхождения[/yellow]")
             console.print(f"Сверка с реестром (registry check): {verdict}; заявок в реестре "
                           f"{differences['registry_orders']}, в журнале {differences['ledger_orders']}, принято "
                           f"состояние реестра: {len(differences['adopted'])}, нет в реестре: "
                           f"{len(differences['missing_in_registry'])}, неизвестны журналу: "
                           f"{len(differences['unknown_to_ledger'])}")
+            shown = differences["differences"][:DIFFERENCES_SHOWN]
+            for item in shown:
+                console.print(f"  {item['order_id']} {item['field']}: журнал {item['ledger']!r} → реестр "
+                              f"{item['registry']!r}", markup=False, highlight=False)
+            if len(differences["differences"]) > len(shown):
+                console.print(f"  … и ещё {len(differences['differences']) - len(shown)} (все: --json)")
     if report.planned["orders"] == 0:
         errors.print("В журнале нет заявок этого плана (nothing pushed yet)")
 

@@ -100,8 +100,9 @@ def print_reasons(counts: dict) -> None:
 
 def replan(
     plan_dir: PlanArg,
-    changes: Annotated[Optional[Path], typer.Option("--changes", "-c", help="JSON file of changes "
-                                                                           "(see engine/changes.py)")] = None,
+    changes: Annotated[Optional[Path], typer.Option("--changes", "-c", help="JSON file of changes (format: "
+                                                                           "docs/changes.md in the repository)")]
+    = None,
     bundle: BundleOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the new plan "
                                                                     "(default: PLAN-replan)")] = None,

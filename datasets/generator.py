@@ -660,7 +660,7 @@ def generate_bundle(preset: str, out_dir: str | Path, seed: int = 0, teachers: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m datasets.generator", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m marshrut.datasets.generator", description=__doc__.splitlines()[0])
     ap.add_argument("--preset", required=True, choices=sorted(PRESETS))
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)

@@ -1,4 +1,5 @@
-"""Independent test oracle for marshrut, written from /work/shared/SPEC.md (v1) alone.
+"""Independent test oracle for marshrut, written from the contract alone (the bundle, rules, objective and
+plan files of docs/bundle.md, docs/parameters.md and docs/plan-files.md; SPEC v1).
 
 It does not import the engine.  It is the referee that tests and benchmarks use:
 

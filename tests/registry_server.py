@@ -11,7 +11,23 @@ with a different body is a 409), and it can be told to misbehave:
 - `error_before`: answer 500 without processing;
 - `error_after`: process, then answer 500: accepted and the answer lost;
 - `down_after`: after this many new orders are processed, the process exits (mid-batch);
+- `slow`: take `hang_s` to process a new order (its key is "in progress" meanwhile, so the
+  client's retry meets the first request still running);
+- `pending` (a fraction) / `pending_certificates`: answer new orders `202 pending`, decided
+  `pending_s` seconds later (when anyone next asks);
+- `busy`: answer `busy_status` (429) with `Retry-After` of `busy_s` seconds, as delta-seconds or
+  as an HTTP date (`busy_form`: `seconds` | `date`);
+- `auth_delay_s`: answer a bad API key only after this long (so parallel requests overlap);
 - a spent voucher (its balance debited elsewhere) is set up with `seed_registry(spent=...)`.
+
+It follows one of two readings of what docs/registry.md leaves to the registry (`reading`):
+
+| | `docs` (the documented one) | `other` (the other reasonable one) |
+| --- | --- | --- |
+| a replay (same key, same body) | `200`, `Idempotent-Replayed`, the order's current state | the first answer again, verbatim (status code and body), even if the order moved on |
+| the same key while the first request runs | `425 Too Early`, `Retry-After: 1` | `409` (as the IETF Idempotency-Key draft says) |
+| several rejection reasons apply | the documented order: ... `already_enrolled`, `no_seats`, `insufficient_balance` | money first: `insufficient_balance`, then `no_seats`, `already_enrolled` |
+| a pending order | holds its amount and seat from receipt; decided: accepted (released if the voucher closed meanwhile) | holds nothing; checked in full when decided |
 
     python tests/registry_server.py serve --db /tmp/registry.sqlite --port 8765 [--api-key K] [--faults JSON]
 
@@ -22,8 +38,10 @@ with a different body is a 409), and it can be told to misbehave:
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import io
 import json
+import math
 import os
 import random
 import sqlite3
@@ -52,14 +70,17 @@ CREATE TABLE IF NOT EXISTS vouchers (certificate_id TEXT PRIMARY KEY, teacher_id
 CREATE TABLE IF NOT EXISTS orders (seq INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT UNIQUE NOT NULL,
     certificate_id TEXT, teacher_id TEXT, session_id TEXT, program_id TEXT, amount_rub INTEGER,
     external_ref TEXT, status TEXT, reason_code TEXT, reason TEXT, balance_after_rub INTEGER,
-    http_status INTEGER, created_at TEXT, updated_at TEXT);
+    http_status INTEGER, created_at TEXT, updated_at TEXT, settle_at REAL, first_body TEXT);
 CREATE INDEX IF NOT EXISTS orders_ref ON orders (external_ref, seq);
 CREATE TABLE IF NOT EXISTS requests (id INTEGER PRIMARY KEY AUTOINCREMENT, order_id TEXT, at TEXT, fault TEXT,
-    http_status INTEGER);
+    http_status INTEGER, method TEXT NOT NULL DEFAULT 'POST', at_epoch REAL, not_before REAL);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
-FAULT_KINDS = ("timeout_before", "timeout_after", "error_before", "error_after")
+FAULT_KINDS = ("timeout_before", "timeout_after", "error_before", "error_after", "slow", "busy")
+READINGS = ("docs", "other")
+ORDER_FIELDS = ("order_id", "status", "certificate_id", "teacher_id", "session_id", "program_id", "amount_rub",
+                "external_ref", "reason_code", "reason", "balance_after_rub", "created_at", "updated_at")
 
 
 def connect(db: str | Path) -> sqlite3.Connection:
@@ -99,22 +120,24 @@ def seed_registry(db: str | Path, export: dict, *, spent: dict[str, int] | None 
 # the server
 # ------------------------------------------------------------------------------------------------
 
-def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | None = None):
-    app = FastAPI(title="test registry of personalised funding")
+def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | None = None, reading: str = "docs"):
+    if reading not in READINGS:
+        raise ValueError(f"reading must be one of {READINGS}")
+    app = FastAPI(title=f"test registry of personalised funding ({reading} reading)")
     connection = connect(db)
     lock = threading.Lock()
+    in_progress: set[str] = set()  # keys whose first request is being processed (`slow`)
     state = {"faults": dict(faults or {}), "requests": 0, "processed": 0}
 
     def now() -> str:
         return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds")
 
     def order_json(row) -> dict:
-        return {k: row[k] for k in ("order_id", "status", "certificate_id", "teacher_id", "session_id", "program_id",
-                                    "amount_rub", "external_ref", "reason_code", "reason", "balance_after_rub",
-                                    "created_at", "updated_at")}
+        return {k: row[k] for k in ORDER_FIELDS}
 
     def unauthorised(request: Request):
         if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
+            time.sleep(float(state["faults"].get("auth_delay_s", 0)))
             return JSONResponse({"detail": "invalid or missing API key"}, status_code=401)
         return None
 
@@ -129,9 +152,16 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
                 return kind
         return None
 
-    def log_request(order_id: str, fault: str | None, status: int) -> None:
-        connection.execute("INSERT INTO requests (order_id, at, fault, http_status) VALUES (?,?,?,?)",
-                           (order_id, now(), fault, status))
+    def log_request(order_id: str, fault: str | None, status: int, method: str = "POST",
+                    not_before: float | None = None) -> None:
+        connection.execute("INSERT INTO requests (order_id, at, fault, http_status, method, at_epoch, not_before) "
+                           "VALUES (?,?,?,?,?,?,?)", (order_id, now(), fault, status, method, time.time(), not_before))
+
+    def goes_pending(body: dict) -> bool:
+        f = state["faults"]
+        if body.get("certificate_id") in set(f.get("pending_certificates", ())):
+            return True
+        return random.Random(f"{f.get('seed', 0)}:pending:{body['order_id']}").random() < float(f.get("pending", 0))
 
     def decide(body: dict) -> tuple[str, str | None, str | None, int | None]:
         voucher = connection.execute("SELECT * FROM vouchers WHERE certificate_id=?",
@@ -139,32 +169,71 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
         session = connection.execute("SELECT * FROM sessions WHERE session_id=?", (body.get("session_id"),)).fetchone()
         if voucher is None:
             return "rejected", "unknown_certificate", "сертификат не найден", None
+        balance = voucher["balance_rub"]
         if voucher["status"] != "active":
-            return "rejected", "voucher_inactive", f"сертификат {voucher['status']}", voucher["balance_rub"]
+            return "rejected", "voucher_inactive", f"сертификат {voucher['status']}", balance
         if voucher["teacher_id"] != body.get("teacher_id"):
-            return "rejected", "certificate_mismatch", "сертификат другого педагога", voucher["balance_rub"]
+            return "rejected", "certificate_mismatch", "сертификат другого педагога", balance
         if session is None:
-            return "rejected", "unknown_session", "сессия не найдена", voucher["balance_rub"]
+            return "rejected", "unknown_session", "сессия не найдена", balance
         program = connection.execute("SELECT * FROM programs WHERE registry_id=?", (session["program_id"],)).fetchone()
         if body.get("program_id") and body["program_id"] != session["program_id"]:
-            return "rejected", "program_mismatch", "сессия другой программы", voucher["balance_rub"]
+            return "rejected", "program_mismatch", "сессия другой программы", balance
         if program is not None and int(body.get("amount_rub", -1)) != program["price_rub"]:
-            return "rejected", "price_mismatch", f"цена программы {program['price_rub']} руб.", voucher["balance_rub"]
+            return "rejected", "price_mismatch", f"цена программы {program['price_rub']} руб.", balance
+        # pending orders hold the enrolment in the documented reading, not in the other one
+        holding = "('accepted','pending')" if reading == "docs" else "('accepted')"
         enrolled = connection.execute(
-            "SELECT order_id FROM orders WHERE certificate_id=? AND session_id=? AND status='accepted'",
-            (voucher["certificate_id"], session["session_id"])).fetchone()
-        if enrolled is not None:
-            return ("rejected", "already_enrolled", f"уже зачислен заявкой {enrolled['order_id']}",
-                    voucher["balance_rub"])
-        if session["taken"] >= session["seats"]:
-            return "rejected", "no_seats", "нет свободных мест", voucher["balance_rub"]
-        if voucher["balance_rub"] < int(body["amount_rub"]):
-            return ("rejected", "insufficient_balance", f"остаток сертификата {voucher['balance_rub']} руб. меньше "
-                    f"суммы {body['amount_rub']} руб.", voucher["balance_rub"])
-        return "accepted", None, None, voucher["balance_rub"] - int(body["amount_rub"])
+            f"SELECT order_id FROM orders WHERE certificate_id=? AND session_id=? AND status IN {holding} "
+            "AND order_id<>?", (voucher["certificate_id"], session["session_id"], body["order_id"])).fetchone()
+        checks = {
+            "already_enrolled": (enrolled is not None,
+                                 f"уже зачислен заявкой {enrolled['order_id']}" if enrolled else ""),
+            "no_seats": (session["taken"] >= session["seats"], "нет свободных мест"),
+            "insufficient_balance": (balance < int(body["amount_rub"]),
+                                     f"остаток сертификата {balance} руб. меньше суммы {body['amount_rub']} руб."),
+        }
+        order = ("already_enrolled", "no_seats", "insufficient_balance") if reading == "docs" else \
+            ("insufficient_balance", "no_seats", "already_enrolled")
+        for code in order:
+            failed, reason = checks[code]
+            if failed:
+                return "rejected", code, reason, balance
+        return "accepted", None, None, balance - int(body["amount_rub"])
+
+    def hold(body: dict, sign: int) -> None:
+        """Debits the voucher and takes the seat (sign 1), or gives them back (-1)."""
+        connection.execute("UPDATE vouchers SET balance_rub = balance_rub - ? WHERE certificate_id=?",
+                           (sign * int(body["amount_rub"]), body["certificate_id"]))
+        connection.execute("UPDATE sessions SET taken = taken + ? WHERE session_id=?", (sign, body["session_id"]))
+
+    def settle() -> None:
+        """Decides the pending orders whose time has come (called under the lock by every request)."""
+        due = connection.execute("SELECT * FROM orders WHERE status='pending' AND settle_at<=? ORDER BY seq",
+                                 (time.time(),)).fetchall()
+        for row in due:
+            connection.execute("BEGIN IMMEDIATE")
+            body = dict(row)
+            if reading == "docs":  # held since receipt: accepted, unless the voucher closed meanwhile
+                voucher = connection.execute("SELECT * FROM vouchers WHERE certificate_id=?",
+                                             (row["certificate_id"],)).fetchone()
+                if voucher["status"] == "active":
+                    status, code, reason, balance = "accepted", None, None, row["balance_after_rub"]
+                else:
+                    hold(body, -1)
+                    status, code, reason = "rejected", "voucher_inactive", f"сертификат {voucher['status']}"
+                    balance = voucher["balance_rub"] + row["amount_rub"]
+            else:  # nothing held: checked in full now
+                status, code, reason, balance = decide(body)
+                if status == "accepted":
+                    hold(body, 1)
+            connection.execute("UPDATE orders SET status=?, reason_code=?, reason=?, balance_after_rub=?, "
+                               "updated_at=? WHERE order_id=?", (status, code, reason, balance, now(), row["order_id"]))
+            connection.execute("COMMIT")
 
     def process(body: dict) -> tuple[int, dict, bool]:
         """(HTTP status, order, replayed) under the lock, in one transaction."""
+        settle()
         connection.execute("BEGIN IMMEDIATE")
         try:
             row = connection.execute("SELECT * FROM orders WHERE order_id=?", (body["order_id"],)).fetchone()
@@ -174,27 +243,49 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
                 connection.execute("COMMIT")
                 if not same:
                     return 409, {"detail": "idempotency_conflict: this order id was used for a different order"}, False
-                return row["http_status"], order_json(row), True
+                if reading == "docs":
+                    return 200, order_json(row), True
+                return row["http_status"], json.loads(row["first_body"]), True
             status, code, reason, balance = decide(body)
-            if status == "accepted":
-                connection.execute("UPDATE vouchers SET balance_rub = balance_rub - ? WHERE certificate_id=?",
-                                   (int(body["amount_rub"]), body["certificate_id"]))
-                connection.execute("UPDATE sessions SET taken = taken + 1 WHERE session_id=?", (body["session_id"],))
-            http_status = 201 if status == "accepted" else 422
+            settle_at = None
+            if goes_pending(body) and (status == "accepted" or reading == "other"):
+                settle_at = time.time() + float(state["faults"].get("pending_s", 1.0))
+                if reading == "other":  # holds nothing: decided in full when it settles
+                    code = reason = None
+                    balance = None
+                status = "pending"
+            if status == "accepted" or (status == "pending" and reading == "docs"):
+                hold(body, 1)
+            http_status = {"accepted": 201, "pending": 202, "rejected": 422}[status]
             stamp = now()
             connection.execute(
                 "INSERT INTO orders (order_id, certificate_id, teacher_id, session_id, program_id, amount_rub, "
-                "external_ref, status, reason_code, reason, balance_after_rub, http_status, created_at, updated_at) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "external_ref, status, reason_code, reason, balance_after_rub, http_status, created_at, updated_at, "
+                "settle_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (body["order_id"], body.get("certificate_id"), body.get("teacher_id"), body.get("session_id"),
                  body.get("program_id"), int(body["amount_rub"]), body.get("external_ref"), status, code, reason,
-                 balance, http_status, stamp, stamp))
+                 balance, http_status, stamp, stamp, settle_at))
+            row = connection.execute("SELECT * FROM orders WHERE order_id=?", (body["order_id"],)).fetchone()
+            connection.execute("UPDATE orders SET first_body=? WHERE order_id=?",
+                               (json.dumps(order_json(row), ensure_ascii=False), body["order_id"]))
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        row = connection.execute("SELECT * FROM orders WHERE order_id=?", (body["order_id"],)).fetchone()
         return http_status, order_json(row), False
+
+    def busy_answer(order_id: str) -> JSONResponse:
+        f = state["faults"]
+        seconds = float(f.get("busy_s", 1))
+        status = int(f.get("busy_status", 429))
+        if f.get("busy_form", "seconds") == "date":
+            not_before = float(math.ceil(time.time() + seconds))  # an HTTP date has whole seconds
+            header = email.utils.formatdate(not_before, usegmt=True)
+        else:
+            not_before = time.time() + math.ceil(seconds)
+            header = str(math.ceil(seconds))
+        log_request(order_id, "busy", status, not_before=not_before)
+        return JSONResponse({"detail": "busy, try later"}, status_code=status, headers={"Retry-After": header})
 
     @app.post("/v1/orders")
     def create_order(request: Request, body: dict, idempotency_key: str | None = Header(None)):
@@ -207,18 +298,35 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
         if idempotency_key != body["order_id"]:
             return JSONResponse({"detail": "Idempotency-Key must equal order_id"}, status_code=400)
         with lock:
+            if body["order_id"] in in_progress:  # the first request with this key is still running
+                log_request(body["order_id"], "in_progress", 425 if reading == "docs" else 409)
+                if reading == "docs":
+                    return JSONResponse({"detail": "a request with this Idempotency-Key is being processed"},
+                                        status_code=425, headers={"Retry-After": "1"})
+                return JSONResponse({"detail": "a request with this Idempotency-Key is being processed"},
+                                    status_code=409)
             state["requests"] += 1
             fault = fault_for(state["requests"])
+            if fault == "busy":
+                return busy_answer(body["order_id"])
             if fault in ("timeout_before", "error_before"):
                 log_request(body["order_id"], fault, 500)
+            known = connection.execute("SELECT 1 FROM orders WHERE order_id=?", (body["order_id"],)).fetchone()
+            if fault == "slow" and known is None:
+                in_progress.add(body["order_id"])
         hang = float(state["faults"].get("hang_s", 2.0))
         if fault == "timeout_before":
             time.sleep(hang)
             return JSONResponse({"detail": "too late"}, status_code=504)
         if fault == "error_before":
             return JSONResponse({"detail": "internal error (before processing)"}, status_code=500)
+        if fault == "slow" and known is None:
+            time.sleep(hang)
         with lock:
-            status, answer, replayed = process(body)
+            try:
+                status, answer, replayed = process(body)
+            finally:
+                in_progress.discard(body["order_id"])
             log_request(body["order_id"], fault, status)
             if not replayed and status != 409:
                 state["processed"] += 1
@@ -238,7 +346,9 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
         if denied:
             return denied
         with lock:
+            settle()
             row = connection.execute("SELECT * FROM orders WHERE order_id=?", (order_id,)).fetchone()
+            log_request(order_id, None, 404 if row is None else 200, method="GET")
         if row is None:
             return JSONResponse({"detail": "order not found"}, status_code=404)
         return order_json(row)
@@ -249,6 +359,7 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
         if denied:
             return denied
         with lock:
+            settle()
             rows = connection.execute("SELECT * FROM orders WHERE external_ref=? AND seq>? ORDER BY seq LIMIT ?",
                                       (external_ref, after, min(limit, 5000))).fetchall()
         items = [order_json(r) for r in rows]
@@ -260,20 +371,38 @@ def create_app(db: str | Path, *, api_key: str | None = None, faults: dict | Non
         if denied:
             return denied
         with lock:
+            settle()
             connection.execute("BEGIN IMMEDIATE")
             row = connection.execute("SELECT * FROM orders WHERE order_id=?", (order_id,)).fetchone()
             if row is None:
                 connection.execute("COMMIT")
                 return JSONResponse({"detail": "order not found"}, status_code=404)
-            if row["status"] == "accepted":
-                connection.execute("UPDATE vouchers SET balance_rub = balance_rub + ? WHERE certificate_id=?",
-                                   (row["amount_rub"], row["certificate_id"]))
-                connection.execute("UPDATE sessions SET taken = taken - 1 WHERE session_id=?", (row["session_id"],))
+            if row["status"] == "accepted" or (row["status"] == "pending" and reading == "docs"):
+                hold(dict(row), -1)
+            if row["status"] in ("accepted", "pending"):
                 connection.execute("UPDATE orders SET status='cancelled', updated_at=? WHERE order_id=?",
                                    (now(), order_id))
             connection.execute("COMMIT")
             row = connection.execute("SELECT * FROM orders WHERE order_id=?", (order_id,)).fetchone()
         return order_json(row)
+
+    @app.post("/_admin/orders/{order_id}")
+    def edit_order(order_id: str, changes: dict):
+        """What a registry's operator may do to an order: move an accepted enrolment to another
+        session (its seat moves too), or rewrite a rejection's reason."""
+        with lock:
+            connection.execute("BEGIN IMMEDIATE")
+            row = connection.execute("SELECT * FROM orders WHERE order_id=?", (order_id,)).fetchone()
+            if "session_id" in changes and row["status"] == "accepted":
+                connection.execute("UPDATE sessions SET taken = taken - 1 WHERE session_id=?", (row["session_id"],))
+                connection.execute("UPDATE sessions SET taken = taken + 1 WHERE session_id=?",
+                                   (changes["session_id"],))
+            for column in ("session_id", "reason_code", "reason"):
+                if column in changes:
+                    connection.execute(f"UPDATE orders SET {column}=?, updated_at=? WHERE order_id=?",  # noqa: S608
+                                       (changes[column], now(), order_id))
+            connection.execute("COMMIT")
+            return order_json(connection.execute("SELECT * FROM orders WHERE order_id=?", (order_id,)).fetchone())
 
     @app.get("/v1/vouchers/{certificate_id}")
     def read_voucher(certificate_id: str, request: Request):
@@ -340,6 +469,28 @@ def registry_orders(db: str | Path) -> list[dict]:
         connection.close()
 
 
+# our ledger's column for each field of the registry's order
+LEDGER_COLUMN = {"order_id": "order_id", "status": "status", "certificate_id": "certificate_id",
+                 "teacher_id": "teacher_id", "session_id": "registry_session_id", "program_id": "program_id",
+                 "amount_rub": "amount_rub", "reason_code": "reason_code", "reason": "reason",
+                 "balance_after_rub": "balance_after_rub"}
+
+
+def ledger_differences(ours: list[dict], theirs: list[dict]) -> list[tuple]:
+    """Every (order id, field, ours, theirs) where marshrut's ledger and the registry's disagree,
+    over every field both keep; orders only one side has show as field `*`. Orders never sent
+    (blocked, new) are not expected at the registry."""
+    mine = {r["order_id"]: r for r in ours if r["status"] not in ("blocked", "new")}
+    registry = {r["order_id"]: r for r in theirs}
+    found = [(oid, "*", "ledger" if oid in mine else None, "registry" if oid in registry else None)
+             for oid in sorted(set(mine) ^ set(registry))]
+    for oid in sorted(set(mine) & set(registry)):
+        for field, column in LEDGER_COLUMN.items():
+            if mine[oid][column] != registry[oid][field]:
+                found.append((oid, field, mine[oid][column], registry[oid][field]))
+    return found
+
+
 def registry_table(db: str | Path, table: str) -> list[dict]:
     connection = connect(db)
     try:
@@ -352,11 +503,11 @@ class RegistryServer:
     """The registry in a subprocess on 127.0.0.1; `restart()` keeps the port and the database."""
 
     def __init__(self, db: str | Path, *, api_key: str | None = None, faults: dict | None = None,
-                 log_dir: Path | None = None) -> None:
+                 log_dir: Path | None = None, reading: str = "docs") -> None:
         from api_server import free_port
 
         self.db = Path(db)
-        self.api_key, self.faults = api_key, faults or {}
+        self.api_key, self.faults, self.reading = api_key, faults or {}, reading
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = Path(log_dir or tempfile.mkdtemp(prefix="marshrut-registry-")) / f"registry-{self.port}.log"
@@ -364,7 +515,7 @@ class RegistryServer:
 
     def start(self, timeout: float = 30) -> RegistryServer:
         command = [sys.executable, str(Path(__file__).resolve()), "serve", "--db", str(self.db), "--port",
-                   str(self.port), "--faults", json.dumps(self.faults)]
+                   str(self.port), "--faults", json.dumps(self.faults), "--reading", self.reading]
         if self.api_key:
             command += ["--api-key", self.api_key]
         log = open(self.log_path, "ab")
@@ -544,8 +695,10 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--api-key")
     serve.add_argument("--faults", default="{}")
+    serve.add_argument("--reading", choices=READINGS, default="docs",
+                       help="how to read what the docs leave to the registry (see the module's docstring)")
     args = parser.parse_args(argv)
-    app = create_app(args.db, api_key=args.api_key, faults=json.loads(args.faults))
+    app = create_app(args.db, api_key=args.api_key, faults=json.loads(args.faults), reading=args.reading)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", timeout_keep_alive=30)
     return 0
 

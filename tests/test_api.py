@@ -502,7 +502,7 @@ def test_exposed_server_without_keys_refuses_to_start(tmp_path):
     assert Settings(host="0.0.0.0", api_keys="k:planner").keys_required
     assert not Settings(host="127.0.0.5").keys_required
     with pytest.raises(ValueError):
-        Settings(api_keys="k:admin")
+        Settings(api_keys="k:boss")
     result = subprocess.run([sys.executable, "-c", "from api.serve import serve; serve('0.0.0.0', 1)"],
                             cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60,
                             env={"PATH": "/usr/bin:/bin", "MARSHRUT_DATABASE_URL": f"sqlite:///{tmp_path}/y.sqlite"})

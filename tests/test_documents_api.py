@@ -134,8 +134,10 @@ def test_decisions_upload_replans_with_pins_and_forbids(served):
                               "Решение": "закрепить"}])
     answer = http.post(f"/v1/plans/{plan_id}/decisions?time_limit_s=5",
                        files={"file": ("plan.xlsx", good, XLSX)})
-    assert answer.status_code == 201, answer.text
+    assert answer.status_code == 202, answer.text  # a re-plan, queued like any
     new_id = answer.json()["plan_id"]
+    assert answer.json()["kind"] == "replan" and answer.json()["previous_plan_id"] == plan_id
+    assert wait_for(http, new_id)["status"] == "done"
     new = _assignments(http, new_id)
     rows = set(zip(new["teacher_id"], new["kind"], new["resource_id"]))
     assert (forbid.teacher_id, forbid.kind, forbid.resource_id) not in rows

@@ -31,8 +31,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from api_server import REPO, Postgres, Server, wait_for, zip_folder
-from registry_server import (RegistryServer, export_from_bundle, export_zip, identity_mapping, registry_orders,
-                             registry_table, seed_registry, synthetic_export)
+from registry_server import (READINGS, RegistryServer, export_from_bundle, export_zip, identity_mapping,
+                             ledger_differences, registry_orders, registry_table, seed_registry, synthetic_export)
 from typer.testing import CliRunner
 
 from marshrut.datasets.generator import generate_bundle
@@ -43,7 +43,7 @@ from marshrut.registry import registry_app
 
 ASSIGNMENT_COLUMNS = ["teacher_id", "kind", "resource_id", "start", "end", "hours", "cost_rub", "funded_by"]
 FAULTS = {"seed": 7, "timeout_before": 0.01, "timeout_after": 0.01, "error_before": 0.02, "error_after": 0.02,
-          "hang_s": 0.8}
+          "hang_s": 0.8, "pending": 0.03, "pending_s": 0.5}
 CLIENT = {"timeout_s": 0.4, "backoff_s": 0.02, "backoff_cap_s": 0.5}
 
 
@@ -84,11 +84,9 @@ def program_plan(bundle: Path, *, teachers: int, seed: int = 0, max_programs: in
     return pd.DataFrame(rows, columns=ASSIGNMENT_COLUMNS)
 
 
-@pytest.fixture(scope="module")
-def region(tmp_path_factory) -> dict:
-    """A 3,000-teacher region whose catalogue and vouchers came from a registry export."""
-    work = tmp_path_factory.mktemp("registry")
-    source = generate_bundle("krasnoyarsk-krai", work / "generated", seed=0, teachers=3000)
+def imported_region(work: Path, teachers: int) -> dict:
+    """A generated region whose catalogue and vouchers came from a registry export."""
+    source = generate_bundle("krasnoyarsk-krai", work / "generated", seed=0, teachers=teachers)
     export = export_from_bundle(source)
     (work / "export.json").write_text(json.dumps(export, ensure_ascii=False), encoding="utf-8")
     mapping = identity_mapping(source, work / "mapping.csv")
@@ -96,8 +94,15 @@ def region(tmp_path_factory) -> dict:
     shutil.copytree(source, bundle)
     report = import_export(bundle, read_export(work / "export.json"), read_mapping(mapping, bundle))
     assert report.changed and not report.unmapped_codes
-    load_bundle(bundle)
     return {"work": work, "bundle": bundle, "export": export, "mapping": mapping, "source": source}
+
+
+@pytest.fixture(scope="module")
+def region(tmp_path_factory) -> dict:
+    """A 3,000-teacher region whose catalogue and vouchers came from a registry export."""
+    imported = imported_region(tmp_path_factory.mktemp("registry"), 3000)
+    load_bundle(imported["bundle"])
+    return imported
 
 
 # ------------------------------------------------------------------------------------------------
@@ -318,7 +323,8 @@ def _ledger_counts(path: Path) -> int:
         return 0
 
 
-def test_push_through_a_misbehaving_registry(region, tmp_path):
+@pytest.mark.parametrize("reading", READINGS)
+def test_push_through_a_misbehaving_registry(region, tmp_path, reading):
     bundle, export = region["bundle"], region["export"]
     plan = program_plan(bundle, teachers=560, seed=5)
     vouchers = _read(bundle, "teachers.csv").set_index("teacher_id")["voucher_rub"].astype(int)
@@ -362,7 +368,7 @@ def test_push_through_a_misbehaving_registry(region, tmp_path):
     database = f"sqlite:///{ledger_path}"
     started = time.perf_counter()
 
-    with RegistryServer(db, faults=FAULTS, log_dir=tmp_path) as registry:
+    with RegistryServer(db, faults=FAULTS, log_dir=tmp_path, reading=reading) as registry:
         # 1. the pusher is killed mid-batch (a crash of the process)
         command = [sys.executable, "-m", "marshrut.registry", "push", str(plan_dir), "--bundle", str(bundle),
                    "--registry", registry.url, "--database", database, "--timeout", str(CLIENT["timeout_s"]),
@@ -434,11 +440,9 @@ def test_push_through_a_misbehaving_registry(region, tmp_path):
     for certificate, amount in debited.items():
         assert final[certificate] == initial[certificate] - amount >= 0
         assert amount <= orders.balances[certificate]
-    # our ledger matches the registry's, row for row (blocked orders were never sent)
-    fields = ("order_id", "certificate_id", "session_id", "amount_rub", "status", "reason_code")
-    mine = sorted((r["order_id"], r["certificate_id"], r["registry_session_id"], r["amount_rub"], r["status"],
-                   r["reason_code"]) for r in ours if r["status"] != "blocked")
-    assert mine == sorted(tuple(r[f] for f in fields) for r in theirs)
+    # our ledger matches the registry's, field by field (blocked orders were never sent)
+    assert ledger_differences(ours, theirs) == []
+    assert any(e["outcome"] == "pending" for e in events)
     assert all(certificate_of[r["order_id"]] == r["certificate_id"] for r in theirs)
     assert differences["matches"], differences
     assert answered_at_crash > 0
@@ -454,11 +458,15 @@ def test_a_4xx_stops_the_push_with_its_reason_and_the_next_push_resumes(region, 
     orders = build_orders(plan_key, str(plan_dir), assignments, bundle_tables(bundle))
     db = tmp_path / "registry.sqlite"
     seed_registry(db, region["export"])
-    with RegistryServer(db, api_key="secret", log_dir=tmp_path) as registry, \
+    # a bad key is answered after 0.3 s: the four parallel lanes all have a request on its way
+    with RegistryServer(db, api_key="secret", faults={"auth_delay_s": 0.3}, log_dir=tmp_path) as registry, \
             Ledger(f"sqlite:///{tmp_path}/ledger.sqlite") as ledger:
-        refused = push_orders(ledger, registry.url, orders, PushOptions(**CLIENT, concurrency=1))
+        refused = push_orders(ledger, registry.url, orders, PushOptions(**CLIENT, concurrency=4))
         assert refused.outcome == "stopped" and "401" in refused.reason and "API key" in refused.reason
-        assert refused.requests == 1 and refused.counts["error"]["orders"] == 1
+        refusals = [e for e in ledger.order_events(plan_key=plan_key) if e["outcome"] == "client_error"]
+        assert len(refusals) == refused.requests >= 2  # several answered 401 ...
+        assert refused.counts["error"]["orders"] == 1  # ... and only the first one's order is `error`
+        assert refused.counts["new"]["orders"] == len(orders.orders) - 1
         assert refused.counts["accepted"]["orders"] == 0 and registry_orders(db) == []
         # a second pusher of the same plan while one holds the lease: refused, nothing sent
         assert ledger.claim(plan_key, "x", "elsewhere:1:1", lease_seconds=60) is None
@@ -491,16 +499,30 @@ def postgres():
         cluster.stop()
 
 
-def test_api_import_push_and_reconcile_on_postgresql(postgres, tmp_path):
+def _wait_push(http, plan_id: str, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        report = http.get(f"/v1/plans/{plan_id}/registry").json()
+        if report["push"] and report["push"]["state"] != "running":
+            return report
+        assert time.monotonic() < deadline, report
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("reading", READINGS)
+def test_api_import_push_and_reconcile_on_postgresql(postgres, tmp_path, reading):
     sample = REPO / "datasets" / "samples" / "tomsk-school-44"
     export = export_from_bundle(sample)
     mapping = identity_mapping(sample, tmp_path / "mapping.csv")
     db = tmp_path / "registry.sqlite"
     seed_registry(db, export, spent={export["vouchers"][0]["certificate_id"]: 10**9})
-    with RegistryServer(db, faults={**FAULTS, "hang_s": 0.5}, log_dir=tmp_path) as registry, \
+    # every order goes pending for 2 s; the server's push asks about them for 0 s, so it ends `pending`
+    faults = {**FAULTS, "hang_s": 0.5, "pending": 1.0, "pending_s": 2.0}
+    with RegistryServer(db, faults=faults, log_dir=tmp_path, reading=reading) as registry, \
             Server(postgres.create_database(), log_dir=tmp_path, env={
                 "MARSHRUT_REGISTRY_URL": registry.url, "MARSHRUT_REGISTRY_TIMEOUT_S": "0.3",
-                "MARSHRUT_REGISTRY_BACKOFF_S": "0.02", "MARSHRUT_MAX_CONCURRENT_SOLVES": "1"}) as server, \
+                "MARSHRUT_REGISTRY_BACKOFF_S": "0.02", "MARSHRUT_MAX_CONCURRENT_SOLVES": "1",
+                "MARSHRUT_REGISTRY_PENDING_WAIT_S": "0"}) as server, \
             server.client() as http:
         region = http.post("/v1/regions", files={"file": ("tomsk.zip", zip_folder(sample))}).json()
         files = {"export": ("export.json", json.dumps(export, ensure_ascii=False).encode(), "application/json"),
@@ -524,14 +546,15 @@ def test_api_import_push_and_reconcile_on_postgresql(postgres, tmp_path):
         assert programs
         started = http.post(f"/v1/plans/{plan_id}/registry/push")
         assert started.status_code == 202, started.text
-        deadline = time.monotonic() + 120
-        while True:
-            report = http.get(f"/v1/plans/{plan_id}/registry").json()
-            if report["push"] and report["push"]["state"] != "running":
-                break
-            assert time.monotonic() < deadline, report
-            time.sleep(0.2)
+        report = _wait_push(http, plan_id)
+        assert report["push"]["state"] == "pending", report["push"]
+        assert report["counts"]["pending"]["orders"] == report["push"]["result"]["pending"] > 0
+        time.sleep(2.0)  # the registry decides; the next push asks about the pending orders
+        posts = len([r for r in registry_table(db, "requests") if r["method"] == "POST"])
+        assert http.post(f"/v1/plans/{plan_id}/registry/push").status_code == 202
+        report = _wait_push(http, plan_id)
         assert report["push"]["state"] == "completed", report["push"]
+        assert len([r for r in registry_table(db, "requests") if r["method"] == "POST"]) == posts
         assert report["planned"]["orders"] == len(programs) and report["open"]["orders"] == 0
         assert report["accepted"]["orders"] + report["rejected"]["orders"] == len(programs)
         checked = http.get(f"/v1/plans/{plan_id}/registry", params={"check": "true"}).json()
@@ -539,14 +562,19 @@ def test_api_import_push_and_reconcile_on_postgresql(postgres, tmp_path):
         ledger = http.get(f"/v1/plans/{plan_id}/registry/orders").json()["orders"]
         theirs = {r["order_id"]: r for r in registry_orders(db)}
         assert {r["order_id"]: r["status"] for r in ledger} == {k: r["status"] for k, r in theirs.items()}
+        fields = ("certificate_id", "teacher_id", "program_id", "amount_rub", "status", "reason_code", "reason",
+                  "balance_after_rub")
+        assert [(r["order_id"], *(r[f] for f in fields), r["registry_session_id"]) for r in ledger] == \
+            [(r["order_id"], *(theirs[r["order_id"]][f] for f in fields), theirs[r["order_id"]]["session_id"])
+             for r in ledger]
         csv_text = http.get(f"/v1/plans/{plan_id}/registry/orders", params={"format": "csv"}).text
         assert csv_text.startswith("order_id,") and len(csv_text.strip().splitlines()) == len(programs) + 1
         # pushing again: nothing new is sent
-        requests_before = len(registry_table(db, "requests"))
+        requests_before = len([r for r in registry_table(db, "requests") if r["method"] == "POST"])
         assert http.post(f"/v1/plans/{plan_id}/registry/push").status_code in (202, 409)
         deadline = time.monotonic() + 30
         while http.get(f"/v1/plans/{plan_id}/registry").json()["push"]["state"] == "running":
             assert time.monotonic() < deadline
             time.sleep(0.1)
-        assert len(registry_table(db, "requests")) == requests_before
+        assert len([r for r in registry_table(db, "requests") if r["method"] == "POST"]) == requests_before
         assert http.post("/v1/plans/" + "0" * 32 + "/registry/push").status_code == 404

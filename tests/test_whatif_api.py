@@ -35,6 +35,16 @@ def client(tmp_path_factory):
         yield http
 
 
+def finished(client, plan_id: str) -> dict:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        plan = client.get(f"/v1/plans/{plan_id}").json()
+        if plan["status"] in ("done", "failed", "cancelled"):
+            return plan
+        time.sleep(0.2)
+    raise AssertionError(f"{plan_id} still {plan['status']}")
+
+
 @pytest.fixture(scope="module")
 def plan_id(client, bundle):
     region = client.post("/v1/regions", files={"file": ("b.zip", zip_folder(bundle), "application/zip")})
@@ -42,13 +52,7 @@ def plan_id(client, bundle):
     plan = client.post("/v1/plans", json={"region_id": region.json()["region_id"], "params": {"time_limit_s": 3}})
     assert plan.status_code == 202, plan.text
     plan_id = plan.json()["plan_id"]
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        status = client.get(f"/v1/plans/{plan_id}").json()["status"]
-        if status in ("done", "failed", "cancelled"):
-            break
-        time.sleep(0.2)
-    assert status == "done"
+    assert finished(client, plan_id)["status"] == "done"
     return plan_id
 
 
@@ -85,10 +89,18 @@ def test_fit(client, plan_id, bundle):
 def test_replan_is_a_new_plan_and_bad_changes_are_named(client, plan_id, bundle):
     assignments = client.get(f"/v1/plans/{plan_id}/assignments").json()["assignments"]
     session = next(a["resource_id"] for a in assignments if a["kind"] != "mentor")
-    answer = client.post(f"/v1/plans/{plan_id}/replan",
+    queued = client.post(f"/v1/plans/{plan_id}/replan",
                          json={"changes": {"cancel_sessions": [session]}, "time_limit_s": 3})
-    assert answer.status_code == 201, answer.text
+    assert queued.status_code == 202, queued.text
+    job = queued.json()
+    assert job["kind"] == "replan" and job["previous_plan_id"] == plan_id
+    assert client.get(f"/v1/plans/{job['plan_id']}/replan").status_code in (200, 409)  # 409 until done
+    done = finished(client, job["plan_id"])
+    assert done["status"] == "done" and done["kind"] == "replan", done
+    answer = client.get(f"/v1/plans/{job['plan_id']}/replan")
+    assert answer.status_code == 200, answer.text
     body = answer.json()
+    assert body["plan_id"] == job["plan_id"] and body["previous_plan_id"] == plan_id
     cancelled = sum(1 for a in assignments if a["resource_id"] == session)
     assert body["report"]["dropped_by_reason"]["session_cancelled"] == cancelled
     assert body["report"]["changed"] == len(body["changed"])
@@ -106,11 +118,19 @@ def test_replan_is_a_new_plan_and_bad_changes_are_named(client, plan_id, bundle)
 
 
 def test_sweep(client, plan_id):
-    answer = client.post(f"/v1/plans/{plan_id}/sweep", json={"what": "budget", "factors": "0.5x,1x",
+    queued = client.post(f"/v1/plans/{plan_id}/sweep", json={"what": "budget", "factors": "0.5x,1x",
                                                              "time_limit_s": 2})
+    assert queued.status_code == 202, queued.text
+    job = queued.json()["plan_id"]
+    done = finished(client, job)
+    assert done["status"] == "done" and done["kind"] == "sweep" and done["progress"]["phase"] == "done", done
+    answer = client.get(f"/v1/plans/{job}/sweep")
     assert answer.status_code == 200, answer.text
     body = answer.json()
     assert [p["factor"] for p in body["points"]] == [0.5, 1.0]
     assert base64.b64decode(body["png_base64"])[:4] == b"\x89PNG"
+    csv = client.get(f"/v1/plans/{job}/sweep?format=csv")
+    assert csv.status_code == 200 and len(pd.read_csv(io.BytesIO(csv.content))) == 2
+    assert client.get(f"/v1/plans/{plan_id}/sweep").status_code == 404  # a plan, not a sweep
     bad = client.post(f"/v1/plans/{plan_id}/sweep", json={"factors": "2x..1x"})
     assert bad.status_code == 422

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import APIRouter, File, HTTPException, Response, UploadFile
+from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile
 
 from ..db import Plan
-from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
+from ..erase import register_eraser
 from ..responses import attachment
 from ..schemas import ErrorResponse
-from .explain import ReplanOut, _params, load_region, run_replan
-from .plans import NOT_FOUND, NOT_READY, get_plan, plan_file
+from .explain import JobCreated, _params, load_region, queue_replan
+from .plans import NOT_FOUND, NOT_READY, audit_export, get_plan, plan_file
 from .regions import ERRORS
 
 router = APIRouter(prefix="/v1/plans", tags=["documents"])
@@ -40,6 +41,14 @@ BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 _sets: OrderedDict[str, object] = OrderedDict()
 _sets_lock = threading.Lock()
+
+
+@register_eraser
+def _forget_plans(_region_id: str, plan_ids: list[str]) -> dict:
+    """A deleted region's plans leave nothing of their documents in memory."""
+    with _sets_lock:
+        removed = sum(_sets.pop(plan_id, None) is not None for plan_id in plan_ids)
+    return {"cached_documents": removed} if removed else {}
 
 
 def document_set(session, plan: Plan):
@@ -82,6 +91,7 @@ def teacher_document(plan_id: str, teacher_id: str, session: SessionDep,
     if t not in documents.teachers():
         raise HTTPException(404, "У педагога нет маршрута в этом плане (no route for this teacher)")
     content = documents.teacher_document(t)
+    audit_export(session, plan, "document", teacher_id=teacher_id, format=format)
     name = f"IOM_{_ascii(teacher_id)}_{plan.id[:8]}"
     if format == "pdf":
         return attachment(_pdf(content, name), f"{name}.pdf", PDF)
@@ -111,6 +121,7 @@ def school_package(plan_id: str, school_id: str, session: SessionDep) -> Respons
     school = documents.view.region.schools.index.get(school_id)
     if school is None or school not in documents.schools():
         raise HTTPException(404, "Нет школы с маршрутами в этом плане (no school with routes)")
+    audit_export(session, plan, "documents", school_id=school_id)
     return attachment(documents.school_package(school), f"documents-{_ascii(school_id)}-{plan.id[:8]}.zip", ZIP)
 
 
@@ -127,6 +138,7 @@ def municipality_package(plan_id: str, municipality_id: str, session: SessionDep
     schools = [s for s in documents.schools() if m is not None and region.schools.municipality[s] == m]
     if not schools:
         raise HTTPException(404, "Нет маршрутов в этом муниципалитете (no routes in this municipality)")
+    audit_export(session, plan, "documents", municipality_id=municipality_id)
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:
         for school in schools:
@@ -136,20 +148,23 @@ def municipality_package(plan_id: str, municipality_id: str, session: SessionDep
     return attachment(out.getvalue(), f"documents-{_ascii(municipality_id)}-{plan.id[:8]}.zip", ZIP)
 
 
-@router.post("/{plan_id}/decisions", status_code=201, response_model=ReplanOut, dependencies=[Planner],
+@router.post("/{plan_id}/decisions", status_code=202, response_model=JobCreated,
              responses={**ERRORS, **NOT_FOUND, **NOT_READY,
                         413: {"model": ErrorResponse, "description": "upload too large"},
                         422: {"model": ErrorResponse, "description": "bad rows of «Маршруты», each with its row "
-                                                                     "and column; nothing was re-planned"}},
+                                                                     "and column; nothing was re-planned"},
+                        429: {"model": ErrorResponse, "description": "the tenant has its limit of jobs queued"}},
              summary="Re-plan with the planner's decisions: plan.xlsx back with «закрепить» / «исключить»")
-def decisions(plan_id: str, session: SessionDep, settings: SettingsDep,
+def decisions(plan_id: str, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+              access: PlannerAccess,
               file: Annotated[UploadFile, File(description="the plan's plan.xlsx, with «закрепить» or «исключить» "
                                                            "in the column «Решение» of the sheet «Маршруты»")],
-              time_limit_s: float | None = None) -> ReplanOut:
-    """Marked rows become pinned and forbidden assignments (added to the plan's own); the plan is
-    re-planned keeping what it can, and the new plan is stored (status done)."""
+              time_limit_s: float | None = None) -> JobCreated:
+    """Marked rows become pinned and forbidden assignments (added to the plan's own); the re-plan,
+    keeping what it can of the plan, is queued like any re-plan: follow `GET /v1/plans/{plan_id}`."""
     from marshrut.engine.changes import Changes
     from marshrut.engine.decisions import read_decisions
+    from marshrut.engine.replan import DEFAULT_KEEP_BONUS
 
     plan = get_plan(session, plan_id)
     plan_file(session, plan, "assignments.csv")  # 409 unless done
@@ -159,4 +174,5 @@ def decisions(plan_id: str, session: SessionDep, settings: SettingsDep,
     params = _params(plan, time_limit_s, settings)
     region = load_region(session, plan)
     marked = read_decisions(content, region, Path(file.filename or "plan.xlsx").name[:200])  # 422 with the rows
-    return run_replan(session, plan, region, Changes().model_dump(mode="json"), marked.apply(params), 0.1)
+    return queue_replan(request, response, session, access, plan, Changes().model_dump(mode="json"),
+                        marked.apply(params), DEFAULT_KEEP_BONUS)

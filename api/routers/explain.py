@@ -2,24 +2,21 @@
 
 Explanations are computed once per plan (from the stored bundle, the plan's parameters and its
 assignments.csv) and stored with the plan's files as explain.csv and explain_totals.csv.
-Re-planning and sweeps solve, so they run in solver processes (the same forkserver as plans);
-a re-plan is stored as a new plan (done) whose files are served like any other plan's.
+Re-planning and sweeps solve, so they are jobs in the plans' queue (api/worker.py): a re-plan is a
+new plan (kind `replan`) whose files are served like any other plan's, a sweep a job (kind
+`sweep`) whose table and chart are read once it is done.
 """
 
 from __future__ import annotations
 
 import base64
 import io
-import multiprocessing
-import tempfile
 import threading
 from collections import OrderedDict
-from concurrent.futures import ProcessPoolExecutor
-from pathlib import Path
 from typing import Annotated, Literal
 
 import pandas as pd
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -28,17 +25,16 @@ from marshrut.engine import params_from_dict
 from marshrut.engine.changes import Changes, NewTeacher
 
 from ..db import Plan, PlanFile, Region, dumps, loads, utcnow
-from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
+from ..erase import register_eraser
 from ..responses import attachment
 from ..schemas import ErrorResponse
-from .plans import NOT_FOUND, NOT_READY, csv_rows, get_plan, plan_file
+from .plans import NOT_FOUND, NOT_READY, audit_export, csv_rows, get_plan, plan_file, queue_job
 from .regions import ERRORS
 
 router = APIRouter(prefix="/v1/plans", tags=["what-if"])
 
 CSV = {"content": {"text/csv": {"schema": {"type": "string"}}}}
-REPLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
-                "explain_totals.csv", "changes.csv", "replan.json")
 
 
 # ---- bodies ------------------------------------------------------------------------------------
@@ -75,6 +71,14 @@ class ReplanRequest(BaseModel):
     time_limit_s: float | None = Field(None, gt=0, le=86400, description="default: the plan's time_limit_s")
 
 
+class JobCreated(BaseModel):
+    plan_id: str = Field(description="the job: follow it with GET /v1/plans/{plan_id}")
+    kind: Literal["replan", "sweep"]
+    status: Literal["queued"] = "queued"
+    region_id: str
+    previous_plan_id: str = Field(description="the plan it starts from")
+
+
 class ReplanOut(BaseModel):
     plan_id: str = Field(description="the new plan (done): its files are served like any plan's")
     previous_plan_id: str
@@ -100,6 +104,12 @@ class SweepRequest(BaseModel):
 
 _regions: OrderedDict[str, object] = OrderedDict()
 _regions_lock = threading.Lock()
+
+
+@register_eraser
+def _forget_region(region_id: str, _plan_ids: list[str]) -> dict:
+    with _regions_lock:
+        return {"cached_regions": 1} if _regions.pop(region_id, None) is not None else {}
 
 
 def load_region(session, plan: Plan):
@@ -183,6 +193,7 @@ def read_explain(plan_id: str, session: SessionDep,
     rows too), `?format=totals_csv` explain_totals.csv."""
     plan = get_plan(session, plan_id)
     explain, totals = explanation_files(session, plan)
+    audit_export(session, plan, "explain", format=format)
     if format != "json":
         content, name = (explain, "explain") if format == "csv" else (totals, "explain_totals")
         return attachment(content, f"{name}-{plan.id}.csv")
@@ -205,6 +216,7 @@ def read_teacher_explain(plan_id: str, teacher_id: str, session: SessionDep) -> 
     clusters = {row["teacher_id"] for row in csv_rows(plan_file(session, plan, "clusters.csv"))}
     if teacher_id not in clusters:
         raise HTTPException(404, "Учитель не найден в регионе плана (teacher not found)")
+    audit_export(session, plan, "explain", teacher_id=teacher_id)
     frame = pd.read_csv(io.BytesIO(explain), dtype={"teacher_id": str, "resource_id": str}, keep_default_na=False)
     mine = frame[frame["teacher_id"] == teacher_id]
     assignments = mine[mine["row"] == "assignment"]
@@ -241,82 +253,71 @@ def fit(plan_id: str, body: FitRequest, session: SessionDep) -> dict:
 
 # ---- replan ------------------------------------------------------------------------------------
 
-def _replan_job(region, previous: list[dict], changes: dict, params: dict, keep_bonus: float,
-                previous_plan_id: str) -> dict:
-    """In a solver process: re-plan, write the files, return them as bytes."""
-    from marshrut.engine import params_from_dict as parse_params
-    from marshrut.engine.changes import changes_from_dict
-    from marshrut.engine.params import AssignmentRef
-    from marshrut.engine.replan import replan, write_replan
-
-    from marshrut.engine.changes import apply_changes
-    from marshrut.engine.plan import deficit_profiles
-
-    refs = [AssignmentRef(**row) for row in previous]
-    what, parsed = changes_from_dict(changes), parse_params(params)
-    profiles = deficit_profiles(apply_changes(region, what), parsed, random_state=parsed.seed)
-    replanned = replan(region, refs, what, parsed, keep_bonus=keep_bonus, profiles=profiles.labels)
-    with tempfile.TemporaryDirectory(prefix="marshrut-replan-") as tmp:
-        write_replan(replanned, tmp, profiles=profiles, summary_extra={"previous_plan_id": previous_plan_id})
-        return {name: (Path(tmp) / name).read_bytes() for name in REPLAN_FILES}
+def _finished_job(session, plan_id: str, kind: str) -> Plan:
+    plan = get_plan(session, plan_id, with_summary=True)
+    if plan.kind != kind:
+        raise HTTPException(404, f"Это не задание вида {kind} (not a {kind} job)")
+    if plan.status != "done":
+        raise HTTPException(409, f"Задание ещё не готово (the job is {plan.status})")
+    return plan
 
 
-@router.post("/{plan_id}/replan", status_code=201, response_model=ReplanOut, dependencies=[Planner],
+@router.post("/{plan_id}/replan", status_code=202, response_model=JobCreated,
              responses={**ERRORS, **NOT_FOUND, **NOT_READY,
-                        422: {"model": ErrorResponse, "description": "unknown ids in the changes, each named"}},
-             summary="Re-plan after changes (mentor ill, session cancelled, budget cut, new teachers)")
-def replan(plan_id: str, body: ReplanRequest, session: SessionDep, settings: SettingsDep) -> ReplanOut:
-    """Keeps every still-valid assignment unless moving it gains at least `keep_bonus` points;
-    the answer counts what changed and why. The new plan is stored (status done)."""
+                        422: {"model": ErrorResponse, "description": "unknown ids in the changes, each named"},
+                        429: {"model": ErrorResponse, "description": "the tenant has its limit of jobs queued"}},
+             summary="Re-plan after changes (mentor ill, session cancelled, budget cut, new teachers): queued")
+def replan(plan_id: str, body: ReplanRequest, request: Request, response: Response, session: SessionDep,
+           settings: SettingsDep, access: PlannerAccess) -> JobCreated:
+    """Keeps every still-valid assignment unless moving it gains at least `keep_bonus` points. The
+    re-plan is a new plan, solved in the queue like any plan (progress, cancel, survives a restart):
+    follow `GET /v1/plans/{plan_id}`, then `GET /v1/plans/{plan_id}/replan` for what changed and why."""
     from marshrut.engine.changes import apply_changes
 
     plan = get_plan(session, plan_id)
     plan_file(session, plan, "assignments.csv")  # 409 unless done
     params = _params(plan, body.time_limit_s, settings)
-    region = load_region(session, plan)
-    apply_changes(region, body.changes)  # unknown ids: 422 now, before any solve
-    return run_replan(session, plan, region, body.changes.model_dump(mode="json"), params, body.keep_bonus)
+    apply_changes(load_region(session, plan), body.changes)  # unknown ids: 422 now, before any solve
+    return queue_replan(request, response, session, access, plan, body.changes.model_dump(mode="json"), params,
+                        body.keep_bonus)
 
 
-def run_replan(session, plan: Plan, region, changes: dict, params, keep_bonus: float) -> ReplanOut:
-    """Re-plans in a solver process and stores the new plan (done) with its files."""
-    previous = csv_rows(plan_file(session, plan, "assignments.csv"))
-    started = utcnow()
-    refs = [{"teacher_id": r["teacher_id"], "kind": r["kind"], "resource_id": r["resource_id"]} for r in previous]
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        blobs = pool.submit(_replan_job, region, refs, changes, params.model_dump(mode="json"), keep_bonus,
-                            plan.id).result()
-    summary = loads(blobs["summary.json"].decode("utf-8"))
-    new = Plan(region_id=plan.region_id, params=dumps(params.model_dump(mode="json")), status="done", attempt=1,
-               created_at=started, started_at=started, finished_at=utcnow(), summary=dumps(summary),
-               progress=dumps({"objective": summary.get("objective"), "bound": summary.get("bound"),
-                               "phase": "done", "elapsed": summary.get("solve_seconds")}))
-    session.add(new)
-    session.flush()
-    session.add_all(PlanFile(plan_id=new.id, name=name, content=content) for name, content in blobs.items())
-    try:
-        session.commit()
-    except IntegrityError:  # the region was deleted meanwhile
-        session.rollback()
-        raise HTTPException(404, "Регион не найден (region not found)") from None
-    changed = csv_rows(blobs["changes.csv"])
-    return ReplanOut(plan_id=new.id, previous_plan_id=plan.id, report=summary["replan"], changed=changed)
+def queue_replan(request: Request, response: Response, session, access, plan: Plan, changes: dict, params,
+                 keep_bonus: float) -> JobCreated:
+    """Queues a re-plan of `plan` (a new plan of kind replan) with these changes and parameters."""
+    job = {"previous_plan_id": plan.id, "changes": changes, "keep_bonus": keep_bonus}
+    new = Plan(region_id=plan.region_id, tenant=plan.tenant, kind="replan", job=dumps(job),
+               params=dumps(params.model_dump(mode="json")), status="queued", attempt=0, created_at=utcnow())
+    queue_job(request, session, access, new, "plan.replan", {"previous_plan_id": plan.id})
+    response.headers["Location"] = str(request.url_for("read_plan", plan_id=new.id))
+    return JobCreated(plan_id=new.id, kind="replan", status="queued", region_id=plan.region_id,
+                      previous_plan_id=plan.id)
+
+
+@router.get("/{plan_id}/replan", response_model=ReplanOut, dependencies=[Viewer],
+            responses={**ERRORS, **NOT_FOUND, **NOT_READY}, summary="A finished re-plan: what changed and why")
+def read_replan(plan_id: str, session: SessionDep) -> ReplanOut:
+    plan = _finished_job(session, plan_id, "replan")
+    summary = loads(plan.summary) or {}
+    changed = csv_rows(plan_file(session, plan, "changes.csv"))
+    audit_export(session, plan, "changes")
+    return ReplanOut(plan_id=plan.id, previous_plan_id=loads(plan.job)["previous_plan_id"],
+                     report=summary.get("replan", {}), changed=changed)
 
 
 # ---- sweep -------------------------------------------------------------------------------------
 
-@router.post("/{plan_id}/sweep", response_model=dict, dependencies=[Planner],
+@router.post("/{plan_id}/sweep", status_code=202, response_model=JobCreated,
              responses={**ERRORS, **NOT_FOUND, **NOT_READY,
-                        200: {"description": "JSON (rows and a PNG as base64), or ?format=csv | png",
-                              "content": {"text/csv": {"schema": {"type": "string"}},
-                                          "image/png": {"schema": {"type": "string", "format": "binary"}}}}},
-             summary="What if budgets, vouchers or seats scale: need covered and marginal value per rouble")
-def sweep(plan_id: str, body: SweepRequest, session: SessionDep, settings: SettingsDep,
-          format: Annotated[Literal["json", "csv", "png"], Query()] = "json") -> dict | Response:
-    """Independent solves of the plan's region with its parameters, in two solver processes; the
-    marginal value is the slope of need covered per rouble (per million in `..._per_million_rub`)
-    or per seat."""
-    from marshrut.engine.sweep import parse_factors, sweep as run_sweep, sweep_plot
+                        429: {"model": ErrorResponse, "description": "the tenant has its limit of jobs queued"}},
+             summary="What if budgets, vouchers or seats scale: queued; need covered and marginal value per rouble")
+def sweep(plan_id: str, body: SweepRequest, request: Request, response: Response, session: SessionDep,
+          settings: SettingsDep, access: PlannerAccess) -> JobCreated:
+    """Independent solves of the plan's region with its parameters, one per factor, as one job in
+    the queue (progress `sweep i/n`, cancel, survives a restart). Follow `GET /v1/plans/{plan_id}`
+    of the job, then `GET /v1/plans/{plan_id}/sweep` (`?format=csv | png`). The marginal value is
+    the slope of need covered per rouble (per million in `..._per_million_rub`) or per seat."""
+    from marshrut.engine.sweep import parse_factors
 
     plan = get_plan(session, plan_id)
     params = _params(plan, body.time_limit_s, settings)
@@ -325,14 +326,29 @@ def sweep(plan_id: str, body: SweepRequest, session: SessionDep, settings: Setti
         raise HTTPException(422, {"detail": "Не больше 15 точек (at most 15 points)", "total": 1, "shown": 1,
                                   "problems": [{"file": "request", "message": "не больше 15 точек", "code": "too_large",
                                                 "row": None, "column": "factors", "value": body.factors[:200]}]})
-    region = load_region(session, plan)
-    frame = run_sweep(region, params, body.what, factors, workers=2, context="forkserver")
+    job = {"source_plan_id": plan.id, "what": body.what, "factors": [float(f) for f in factors]}
+    new = Plan(region_id=plan.region_id, tenant=plan.tenant, kind="sweep", job=dumps(job),
+               params=dumps(params.model_dump(mode="json")), status="queued", attempt=0, created_at=utcnow())
+    queue_job(request, session, access, new, "plan.sweep", {"source_plan_id": plan.id, "points": len(factors)})
+    response.headers["Location"] = str(request.url_for("read_plan", plan_id=new.id))
+    return JobCreated(plan_id=new.id, kind="sweep", status="queued", region_id=plan.region_id,
+                      previous_plan_id=plan.id)
+
+
+@router.get("/{plan_id}/sweep", response_model=dict, dependencies=[Viewer],
+            responses={**ERRORS, **NOT_FOUND, **NOT_READY,
+                       200: {"description": "JSON (rows and a PNG as base64), or ?format=csv | png",
+                             "content": {"text/csv": {"schema": {"type": "string"}},
+                                         "image/png": {"schema": {"type": "string", "format": "binary"}}}}},
+            summary="A finished sweep: need covered and marginal value per point")
+def read_sweep(plan_id: str, session: SessionDep,
+               format: Annotated[Literal["json", "csv", "png"], Query()] = "json") -> dict | Response:
+    plan = _finished_job(session, plan_id, "sweep")
     if format == "csv":
-        return Response(frame.to_csv(index=False, lineterminator="\n").encode("utf-8"),
-                        media_type="text/csv; charset=utf-8")
-    with tempfile.TemporaryDirectory(prefix="marshrut-sweep-") as tmp:
-        png = sweep_plot(frame, Path(tmp) / "sweep.png", title=f"{body.what}").read_bytes()
+        return Response(plan_file(session, plan, "sweep.csv"), media_type="text/csv; charset=utf-8")
+    png = plan_file(session, plan, "sweep.png")
     if format == "png":
         return Response(png, media_type="image/png")
-    rows = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return {"plan_id": plan.id, "what": body.what, "points": rows, "png_base64": base64.b64encode(png).decode()}
+    summary = loads(plan.summary) or {}
+    return {"plan_id": plan.id, "source_plan_id": loads(plan.job)["source_plan_id"], "what": summary.get("what"),
+            "points": summary.get("points", []), "png_base64": base64.b64encode(png).decode()}

@@ -8,12 +8,14 @@ import math
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import undefer
 
+from ..access import Access, access_of, scoped
 from ..db import ACTIVE, Plan, PlanFile, Region, dumps, loads, utcnow
-from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
+from ..erase import erase_plan
 from ..responses import XLSX, attachment
 from ..schemas import (
     AssignmentsOut,
@@ -41,15 +43,51 @@ def _problem(file: str, message: str, code: str, column: str, value: str | None 
 
 
 def get_plan(session, plan_id: str, *, with_summary: bool = False) -> Plan:
+    """The plan, if the session's caller may see it; another tenant's is a 404 like a missing one."""
+    access = access_of(session)
     plan = None
     if valid_id(plan_id):
-        query = select(Plan).where(Plan.id == plan_id)
+        query = access.scope(select(Plan).where(Plan.id == plan_id), Plan.tenant)
         if with_summary:
             query = query.options(undefer(Plan.summary))
         plan = session.scalar(query)
     if plan is None:
         raise HTTPException(404, "План не найден (plan not found)")
     return plan
+
+
+def check_job_limit(session, settings, tenant: str) -> None:
+    """429 when the tenant already has its share of queued and running jobs."""
+    active = session.scalar(select(func.count()).select_from(Plan).where(Plan.tenant == tenant,
+                                                                         Plan.status.in_(ACTIVE)))
+    if active >= settings.max_jobs_per_tenant:
+        raise HTTPException(429, f"У арендатора уже {active} заданий в очереди (the tenant has {active} jobs queued "
+                                 f"or running, at most {settings.max_jobs_per_tenant}): повторите позже",
+                            headers={"Retry-After": "5"})
+
+
+def queue_job(request: Request, session, access: Access, plan: Plan, action: str, detail: dict | None = None) -> None:
+    """Stores a new job (a plan, a re-plan, a sweep) of the plan's tenant, within its limit, and wakes
+    the dispatcher."""
+    settings = request.app.state.settings
+    try:
+        check_job_limit(session, settings, plan.tenant)
+    except HTTPException as error:
+        access.audit(action, "plan", tenant=plan.tenant, outcome=str(error.status_code), detail=detail)
+        raise
+    session.add(plan)
+    try:
+        session.commit()
+    except IntegrityError:  # the region was deleted meanwhile
+        session.rollback()
+        raise HTTPException(404, "Регион не найден (region not found)") from None
+    access.audit(action, "plan", plan.id, tenant=plan.tenant, detail=detail)
+    request.app.state.dispatcher.poke()
+
+
+def audit_export(session, plan: Plan, what: str, **detail) -> None:
+    """An export of personal data (assignments, routes, explanations, documents) goes to the audit."""
+    access_of(session).audit("plan.export", "plan", plan.id, tenant=plan.tenant, detail={"what": what, **detail})
 
 
 def plan_file(session, plan: Plan, name: str) -> bytes:
@@ -87,7 +125,7 @@ def plan_out(plan: Plan, *, summary: bool = True) -> PlanOut:
     error = loads(plan.error)
     if error is not None:
         error = {"detail": error.get("title", "failed"), **{k: v for k, v in error.items() if k != "title"}}
-    return PlanOut(plan_id=plan.id, region_id=plan.region_id, status=plan.status, attempt=plan.attempt,
+    return PlanOut(plan_id=plan.id, region_id=plan.region_id, kind=plan.kind, tenant=plan.tenant, status=plan.status, attempt=plan.attempt,
                    created_at=plan.created_at, started_at=plan.started_at, finished_at=plan.finished_at,
                    progress=progress, params=loads(plan.params),
                    summary=loads(plan.summary) if summary and plan.status == "done" else None, error=error)
@@ -110,16 +148,18 @@ def _check_refs(params, ids: dict) -> list[dict]:
     return problems
 
 
-@router.post("", status_code=202, response_model=PlanCreated, dependencies=[Planner],
+@router.post("", status_code=202, response_model=PlanCreated,
              summary="Ask for a plan: it is queued and solved in the background",
              responses={**ERRORS, **MALFORMED, 404: {"model": ErrorResponse, "description": "no region with this id"},
                         413: {"model": ErrorResponse, "description": "request body too large"},
                         422: {"model": ErrorResponse, "description": "invalid parameters, each named "
                                                                      "(e.g. `params.time_limit_s`)"}})
 def create_plan(body: PlanRequest, request: Request, response: Response, session: SessionDep,
-                settings: SettingsDep) -> PlanCreated:
-    """Poll `GET /v1/plans/{plan_id}` until the status is done, failed or cancelled."""
-    region = session.scalar(select(Region).options(undefer(Region.ids)).where(Region.id == body.region_id)) \
+                settings: SettingsDep, access: PlannerAccess) -> PlanCreated:
+    """Poll `GET /v1/plans/{plan_id}` until the status is done, failed or cancelled. A tenant may
+    have `MARSHRUT_MAX_JOBS_PER_TENANT` jobs queued or running at a time (429 beyond)."""
+    region = session.scalar(access.scope(select(Region).options(undefer(Region.ids))
+                                         .where(Region.id == body.region_id), Region.tenant)) \
         if valid_id(body.region_id) else None
     if region is None:
         raise HTTPException(404, "Регион не найден (region not found)")
@@ -132,15 +172,9 @@ def create_plan(body: PlanRequest, request: Request, response: Response, session
     if problems:
         raise HTTPException(422, {"detail": "Ошибки в параметрах плана", "total": len(problems),
                                   "shown": len(problems), "problems": problems})
-    plan = Plan(region_id=region.id, params=dumps(params.model_dump(mode="json")), status="queued", attempt=0,
-                created_at=utcnow())
-    session.add(plan)
-    try:
-        session.commit()
-    except IntegrityError:  # the region was deleted meanwhile
-        session.rollback()
-        raise HTTPException(404, "Регион не найден (region not found)") from None
-    request.app.state.dispatcher.poke()
+    plan = Plan(region_id=region.id, tenant=region.tenant, kind="plan", params=dumps(params.model_dump(mode="json")),
+                status="queued", attempt=0, created_at=utcnow())
+    queue_job(request, session, access, plan, "plan.create", {"region_id": region.id})
     response.headers["Location"] = str(request.url_for("read_plan", plan_id=plan.id))
     return PlanCreated(plan_id=plan.id, status="queued", region_id=region.id)
 
@@ -150,7 +184,7 @@ def create_plan(body: PlanRequest, request: Request, response: Response, session
 def list_plans(session: SessionDep, region_id: Annotated[str | None, Query(max_length=64)] = None,
                status: Status | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> list[PlanOut]:
-    query = select(Plan)
+    query = scoped(session, select(Plan), Plan.tenant)
     if region_id is not None:
         if not valid_id(region_id):
             return []
@@ -167,10 +201,10 @@ def read_plan(plan_id: str, session: SessionDep) -> PlanOut:
     return plan_out(get_plan(session, plan_id, with_summary=True))
 
 
-@router.delete("/{plan_id}", response_model=PlanOut, dependencies=[Planner],
+@router.delete("/{plan_id}", response_model=PlanOut,
                responses={**ERRORS, **NOT_FOUND, 204: {"description": "a finished plan was deleted"}},
                summary="Cancel a queued or running plan; delete a finished one")
-def cancel_plan(plan_id: str, request: Request, session: SessionDep) -> PlanOut | Response:
+def cancel_plan(plan_id: str, request: Request, session: SessionDep, access: PlannerAccess) -> PlanOut | Response:
     """A queued or running plan is cancelled (200, its solver is stopped at once). A plan that is
     already done, failed or cancelled is deleted with its files (204)."""
     plan = get_plan(session, plan_id)
@@ -179,12 +213,12 @@ def cancel_plan(plan_id: str, request: Request, session: SessionDep) -> PlanOut 
             status="cancelled", finished_at=utcnow(), owner=None, heartbeat_at=None))
         session.commit()
         request.app.state.dispatcher.poke()
+        access.audit("plan.cancel", "plan", plan.id, tenant=plan.tenant)
         session.expunge_all()
         # cancelled now, or finished (or deleted) just before: report what it is
         return plan_out(get_plan(session, plan_id), summary=False)
-    session.query(PlanFile).filter(PlanFile.plan_id == plan.id).delete(synchronize_session=False)
-    session.delete(plan)
-    session.commit()
+    erased = erase_plan(session, plan)
+    access.audit("plan.delete", "plan", plan.id, tenant=plan.tenant, detail=erased)
     return Response(status_code=204)
 
 
@@ -202,6 +236,7 @@ def read_assignments(plan_id: str, session: SessionDep,
                      format: Literal["json", "csv"] = "json") -> AssignmentsOut | Response:
     plan = get_plan(session, plan_id)
     content = plan_file(session, plan, "assignments.csv")
+    audit_export(session, plan, "assignments", format=format)
     if format == "csv":
         return attachment(content, f"assignments-{plan.id}.csv")
     rows = csv_rows(content)
@@ -218,6 +253,7 @@ def read_route(plan_id: str, teacher_id: str, session: SessionDep) -> RouteOut:
     clusters = {row["teacher_id"]: row for row in csv_rows(plan_file(session, plan, "clusters.csv"))}
     if teacher_id not in clusters:  # clusters.csv lists every teacher of the region
         raise HTTPException(404, "Учитель не найден в регионе плана (teacher not found)")
+    audit_export(session, plan, "route", teacher_id=teacher_id)
     steps = [row for row in csv_rows(routes) if row["teacher_id"] == teacher_id]
     need = {}
     for row in steps:
@@ -238,6 +274,7 @@ def read_clusters(plan_id: str, session: SessionDep,
                   format: Literal["json", "csv"] = "json") -> ClustersOut | Response:
     plan = get_plan(session, plan_id, with_summary=True)
     content = plan_file(session, plan, "clusters.csv")
+    audit_export(session, plan, "clusters", format=format)
     if format == "csv":
         return attachment(content, f"clusters-{plan.id}.csv")
     rows = csv_rows(content)
@@ -254,4 +291,6 @@ def read_clusters(plan_id: str, session: SessionDep,
             summary="The whole plan as an Excel workbook")
 def export_xlsx(plan_id: str, session: SessionDep) -> Response:
     plan = get_plan(session, plan_id)
-    return attachment(plan_file(session, plan, "plan.xlsx"), f"plan-{plan.id}.xlsx", XLSX)
+    content = plan_file(session, plan, "plan.xlsx")
+    audit_export(session, plan, "plan.xlsx")
+    return attachment(content, f"plan-{plan.id}.xlsx", XLSX)

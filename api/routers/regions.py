@@ -7,12 +7,14 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, HTTPException, Query, Request, Response, UploadFile
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 
 from marshrut.engine import BundleError, load_upload
 
-from ..db import ACTIVE, Plan, PlanFile, Region, dumps, loads, utcnow
-from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..access import access_of, scoped
+from ..db import Plan, Region, dumps, loads, utcnow
+from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
+from ..erase import erase_region
 from ..schemas import ErrorResponse, RegionOut
 
 router = APIRouter(prefix="/v1/regions", tags=["regions"])
@@ -51,13 +53,15 @@ def region_out(region: Region, plans: int = 0) -> RegionOut:
 
 
 def get_region(session, region_id: str) -> Region:
+    """The region, if the session's caller may see it; another tenant's is a 404 like a missing one."""
+    access = access_of(session)
     region = session.get(Region, region_id) if valid_id(region_id) else None
-    if region is None:
+    if region is None or not access.sees(region.tenant):
         raise HTTPException(404, "Регион не найден (region not found)")
     return region
 
 
-def store_region(session, content: bytes, filename: str, name: str | None = None) -> Region:
+def store_region(session, content: bytes, filename: str, name: str | None = None, *, tenant: str) -> Region:
     """Validates a bundle (every problem at once, as a 422) and stores it with its counts and ids."""
     try:
         data = load_upload(content, filename)
@@ -65,7 +69,7 @@ def store_region(session, content: bytes, filename: str, name: str | None = None
         raise problems_exception(error) from None
     ids = {"teacher": list(data.teachers.ids), "mentor": list(data.mentors.ids),
            "internship": list(data.site_sessions.ids), "program": list(data.program_sessions.ids)}
-    region = Region(name=name or clean_text(data.name, 500) or filename, filename=filename,
+    region = Region(tenant=tenant, name=name or clean_text(data.name, 500) or filename, filename=filename,
                     size_bytes=len(content), sha256=hashlib.sha256(content).hexdigest(),
                     counts=dumps(data.counts()), ids=dumps(ids), content=content, created_at=utcnow())
     session.add(region)
@@ -73,7 +77,7 @@ def store_region(session, content: bytes, filename: str, name: str | None = None
     return region
 
 
-@router.post("", status_code=201, response_model=RegionOut, dependencies=[Planner],
+@router.post("", status_code=201, response_model=RegionOut,
              summary="Upload a region bundle (.zip of CSV files or .xlsx)",
              responses={**ERRORS, **MALFORMED,
                         413: {"model": ErrorResponse, "description": "upload or unpacked archive too large"},
@@ -81,14 +85,21 @@ def store_region(session, content: bytes, filename: str, name: str | None = None
 def upload_region(
     file: Annotated[UploadFile, File(description="the bundle: a .zip of the CSV folder (SPEC §2) or an .xlsx "
                                                  "workbook with one sheet per file")],
-    request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+    request: Request, response: Response, session: SessionDep, settings: SettingsDep, access: PlannerAccess,
 ) -> RegionOut:
-    """Validates the bundle (every problem is reported at once, as 422) and stores it."""
+    """Validates the bundle (every problem is reported at once, as 422) and stores it, as the key's
+    tenant's."""
     content = file.file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
+        access.audit("region.upload", "region", outcome="413", detail={"bytes": len(content)})
         raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
     filename = clean_text(file.filename, 255) or "upload"
-    region = store_region(session, content, filename)
+    try:
+        region = store_region(session, content, filename, tenant=access.tenant)
+    except HTTPException as error:
+        access.audit("region.upload", "region", outcome=str(error.status_code), detail={"bytes": len(content)})
+        raise
+    access.audit("region.upload", "region", region.id, detail={"bytes": len(content), "sha256": region.sha256})
     response.headers["Location"] = str(request.url_for("read_region", region_id=region.id))
     return region_out(region)
 
@@ -98,7 +109,8 @@ def upload_region(
 def list_regions(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> list[RegionOut]:
     plans = (select(Plan.region_id, func.count().label("n")).group_by(Plan.region_id).subquery())
-    rows = session.execute(select(Region, func.coalesce(plans.c.n, 0)).outerjoin(plans, plans.c.region_id == Region.id)
+    query = select(Region, func.coalesce(plans.c.n, 0)).outerjoin(plans, plans.c.region_id == Region.id)
+    rows = session.execute(scoped(session, query, Region.tenant)
                            .order_by(Region.created_at.desc(), Region.id).limit(limit).offset(offset)).all()
     return [region_out(region, n) for region, n in rows]
 
@@ -111,17 +123,10 @@ def read_region(region_id: str, session: SessionDep) -> RegionOut:
     return region_out(region, plans)
 
 
-@router.delete("/{region_id}", status_code=204, dependencies=[Planner], responses={**ERRORS, **NOT_FOUND},
-               summary="Delete a region and its plans (running solves are stopped)")
-def delete_region(region_id: str, request: Request, session: SessionDep) -> Response:
+@router.delete("/{region_id}", status_code=204, responses={**ERRORS, **NOT_FOUND},
+               summary="Delete a region: its bundle, plans, files and registry records (running solves are stopped)")
+def delete_region(region_id: str, request: Request, session: SessionDep, access: PlannerAccess) -> Response:
     region = get_region(session, region_id)
-    # cancel first: a dispatcher that sees the plan cancelled stops its solver and writes nothing more
-    session.execute(update(Plan).where(Plan.region_id == region.id, Plan.status.in_(ACTIVE))
-                    .values(status="cancelled", finished_at=utcnow(), owner=None))
-    plan_ids = select(Plan.id).where(Plan.region_id == region.id)
-    session.query(PlanFile).filter(PlanFile.plan_id.in_(plan_ids)).delete(synchronize_session=False)
-    session.query(Plan).filter(Plan.region_id == region.id).delete(synchronize_session=False)
-    session.delete(region)
-    session.commit()
-    request.app.state.dispatcher.poke()
+    erased = erase_region(request.app, session, region)
+    access.audit("region.delete", "region", region.id, tenant=region.tenant, detail=erased)
     return Response(status_code=204)

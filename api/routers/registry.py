@@ -39,10 +39,10 @@ from marshrut.engine.problems import ProblemReport
 from marshrut.engine.sources import REGION_FILE, read_upload
 
 from ..db import PlanFile, Region, utcnow
-from ..deps import Planner, SessionDep, SettingsDep, Viewer
+from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
 from ..responses import attachment
 from ..schemas import ErrorResponse, RegionOut
-from .plans import get_plan
+from .plans import audit_export, get_plan
 from .regions import ERRORS, get_region, problems_exception, region_out, store_region
 
 log = logging.getLogger("marshrut.api.registry")
@@ -63,6 +63,9 @@ class RegistrySettings(BaseSettings):
     backoff_s: float = Field(0.5, ge=0)
     concurrency: int = Field(4, ge=1, le=64)
     lease_s: float = Field(60.0, gt=0)
+    pending_wait_s: float = Field(30.0, ge=0, description="how long a push keeps asking about pending orders")
+    poll_s: float = Field(1.0, gt=0, description="first pause between asks about pending orders, doubling")
+    retry_after_cap_s: float = Field(120.0, ge=0, description="a longer Retry-After stops the push")
 
 
 class RegistryImportOut(BaseModel):
@@ -129,12 +132,13 @@ def _zip_folder(folder: Path) -> bytes:
 
 
 @router.post("/v1/regions/{region_id}/registry/import", response_model=RegistryImportOut, status_code=201,
-             dependencies=[Planner], summary="Merge a registry export into the region (a new region if it changes)",
+             summary="Merge a registry export into the region (a new region if it changes)",
              responses={**ERRORS, **NOT_FOUND, 200: {"model": RegistryImportOut, "description": "nothing changed"},
                         422: {"model": ErrorResponse, "description": "the export or a mapping has problems: "
                                                                      "all of them, listed"}})
 def import_registry(
     region_id: str, request: Request, response: Response, session: SessionDep, settings: SettingsDep,
+    access: PlannerAccess,
     export: Annotated[UploadFile, File(description="registry export: JSON, or a .zip of programs.csv, "
                                                    "sessions.csv, vouchers.csv (docs/registry.md)")],
     mapping: Annotated[UploadFile | None, File(description="competency mapping: CSV registry_code,"
@@ -177,7 +181,7 @@ def import_registry(
         else:
             content = _zip_folder(folder)
             filename = f"{Path(region.filename).stem}-registry.zip"
-            new = store_region(session, content, filename, name=region.name)
+            new = store_region(session, content, filename, name=region.name, tenant=region.tenant)
             response.headers["Location"] = str(request.url_for("read_region", region_id=new.id))
             result = RegistryImportOut(source_region_id=region.id, region_id=new.id, changed=True,
                                        region=region_out(new), report=report)
@@ -185,6 +189,8 @@ def import_registry(
             source_region_id=region.id, region_id=result.region_id, source=loaded.source,
             registry=report.registry, exported_at=report.exported_at, export_sha256=report.export_sha256,
             changed=report.changed, report=report.model_dump(mode="json"))
+        access.audit("registry.import", "region", result.region_id, tenant=region.tenant,
+                     detail={"source_region_id": region.id, "changed": report.changed})
         return result
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -202,7 +208,9 @@ def _push_in_background(ledger: Ledger, registry: RegistrySettings, plan_orders)
     try:
         result: PushResult = push_orders(ledger, registry.url, plan_orders, PushOptions(
             api_key=registry.api_key or None, timeout_s=registry.timeout_s, max_attempts=registry.max_attempts,
-            backoff_s=registry.backoff_s, concurrency=registry.concurrency, lease_s=registry.lease_s))
+            backoff_s=registry.backoff_s, concurrency=registry.concurrency, lease_s=registry.lease_s,
+            pending_wait_s=registry.pending_wait_s, poll_s=registry.poll_s,
+            retry_after_cap_s=registry.retry_after_cap_s))
         log.info("registry push of plan %s: %s", plan_orders.plan_key, result.outcome)
     except Exception as error:  # the ledger records the failure; the next call resumes
         log.error("registry push of plan %s failed: %s", plan_orders.plan_key, type(error).__name__)
@@ -212,18 +220,20 @@ def _push_in_background(ledger: Ledger, registry: RegistrySettings, plan_orders)
 
 
 @router.post("/v1/plans/{plan_id}/registry/push", response_model=PushStarted, status_code=202,
-             dependencies=[Planner], summary="Send the plan's enrolment orders to the registry (in the background)",
+             summary="Send the plan's enrolment orders to the registry (in the background)",
              responses={**ERRORS, **NOT_FOUND,
                         409: {"model": ErrorResponse, "description": "the plan is not done, or is being pushed"},
                         503: {"model": ErrorResponse, "description": "no registry configured on the server"}})
-def push_plan(plan_id: str, request: Request, session: SessionDep) -> PushStarted:
+def push_plan(plan_id: str, request: Request, session: SessionDep, access: PlannerAccess) -> PushStarted:
     """One order per program assignment, id derived from plan, teacher and session. Follow it with
     `GET /v1/plans/{plan_id}/registry`; if it stopped (a 4xx, the registry unavailable), call this
-    again once the cause is fixed: it resumes, never sending an order twice under another id."""
+    again once the cause is fixed: it resumes, never sending an order twice under another id. A
+    push whose orders the registry has not all decided ends with `push.state` `pending`; calling
+    this again later asks the registry about them (`GET /v1/orders/{id}`) without re-sending."""
+    plan = get_plan(session, plan_id)  # first: another tenant's plan is a 404 whatever the configuration
     registry = RegistrySettings()
     if not registry.url:
         raise HTTPException(503, "Реестр не настроен на сервере (set MARSHRUT_REGISTRY_URL)")
-    plan = get_plan(session, plan_id)
     if plan.status != "done":
         raise HTTPException(409, f"План ещё не готов (plan is {plan.status})")
     assignments = session.scalar(select(PlanFile.content).where(PlanFile.plan_id == plan.id,
@@ -249,6 +259,7 @@ def push_plan(plan_id: str, request: Request, session: SessionDep) -> PushStarte
                                   name=f"registry-push-{plan.id}", daemon=True)
         _running[plan.id] = thread
         thread.start()
+    access.audit("registry.push", "plan", plan.id, tenant=plan.tenant)
     return PushStarted(plan_id=plan.id, registry=registry.url)
 
 
@@ -279,8 +290,8 @@ def registry_status(plan_id: str, request: Request, session: SessionDep,
 
 
 LEDGER_COLUMNS = ["order_id", "teacher_id", "session_id", "registry_session_id", "program_id", "certificate_id",
-                  "amount_rub", "status", "reason_code", "reason", "attempts", "http_status", "created_at",
-                  "first_sent_at", "answered_at"]
+                  "amount_rub", "status", "reason_code", "reason", "balance_after_rub", "attempts", "http_status",
+                  "created_at", "first_sent_at", "answered_at"]
 
 
 @router.get("/v1/plans/{plan_id}/registry/orders", response_model=OrdersOut, dependencies=[Viewer],
@@ -292,6 +303,7 @@ def registry_orders(plan_id: str, request: Request, session: SessionDep,
                     format: Literal["json", "csv"] = "json") -> OrdersOut | Response:
     plan = get_plan(session, plan_id)
     rows = _ledger(request).plan_orders(plan.id)
+    audit_export(session, plan, "registry_orders", format=format)
     if status is not None:
         rows = [r for r in rows if r["status"] == status]
     rows = [{k: (v.isoformat() + "Z" if hasattr(v, "isoformat") else v) for k, v in r.items() if k in LEDGER_COLUMNS}

@@ -29,11 +29,13 @@ from sqlalchemy.orm import undefer
 from marshrut.engine import RegionData, load_upload, params_from_dict
 from marshrut.engine.needs import need_matrix
 
+from ..access import access_of
 from ..db import Region, loads
 from ..deps import SessionDep, Viewer
+from ..erase import register_eraser
 from ..responses import XLSX, attachment
 from .plans import NOT_FOUND as PLAN_NOT_FOUND
-from .plans import NOT_READY, csv_rows, get_plan, plan_file
+from .plans import NOT_READY, audit_export, csv_rows, get_plan, plan_file
 from .regions import ERRORS, get_region, valid_id
 
 router = APIRouter()
@@ -146,10 +148,19 @@ _CACHE_LOCK = threading.Lock()
 _LOAD_LOCKS: dict[str, threading.Lock] = {}
 
 
+@register_eraser
+def _forget_region(region_id: str, _plan_ids: list[str]) -> dict:
+    with _CACHE_LOCK:
+        keys = [key for key in _CACHE if key.partition(":")[0] == region_id]
+        for key in keys:
+            del _CACHE[key]
+    return {"cached_regions": len(keys)} if keys else {}
+
+
 def region_data(session, region_id: str) -> RegionData:
     region = session.scalar(select(Region).options(undefer(Region.content)).where(Region.id == region_id)) \
         if valid_id(region_id) else None
-    if region is None:
+    if region is None or not access_of(session).sees(region.tenant):
         raise HTTPException(404, "Регион не найден (region not found)")
     key = f"{region.id}:{region.sha256}"
     with _CACHE_LOCK:
@@ -321,6 +332,7 @@ def plan_teacher(plan_id: str, teacher_id: str, session: SessionDep) -> dict:
     t = data.teachers.index.get(teacher_id)
     if t is None:
         raise HTTPException(404, "Учитель не найден в регионе плана (teacher not found)")
+    audit_export(session, plan, "teacher", teacher_id=teacher_id)
     school = int(data.teachers.school[t])
     mun = int(data.schools.municipality[school])
     comps = data.competencies
@@ -356,4 +368,6 @@ def plan_download(plan_id: str, name: str, session: SessionDep) -> Response:
         raise HTTPException(404, "Нет такого файла плана (unknown plan file)")
     plan = get_plan(session, plan_id)
     stem, _, ext = name.rpartition(".")
-    return attachment(plan_file(session, plan, name), f"{stem}-{plan.id}.{ext}", FILE_TYPES[name])
+    content = plan_file(session, plan, name)
+    audit_export(session, plan, name)
+    return attachment(content, f"{stem}-{plan.id}.{ext}", FILE_TYPES[name])

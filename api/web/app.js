@@ -594,6 +594,7 @@ async function refreshPlans() {
   if (!state.region) return;
   let plans = [];
   try { plans = await api(`/v1/plans?region_id=${state.region.region_id}&limit=50`); } catch (error) { return; }
+  plans = plans.filter((plan) => plan.kind !== "sweep");  // a sweep has no assignments to open
   const box = $("#plans-list");
   box.hidden = plans.length === 0;
   const tbody = clear($("#plans-table tbody"));
@@ -998,10 +999,9 @@ function decisionsForm(plan) {
     body.append("file", file, file.name);
     try {
       const answer = await api(`/v1/plans/${plan.plan_id}/decisions`, { method: "POST", body });
-      setStatus(status, "Новый план готов.", "ok");
+      setStatus(status, "Перепланирование с решениями поставлено в очередь.", "ok");
       await refreshPlans();
-      await followPlan(answer.plan_id);
-      setStatus($("#decisions-status"), "Новый план с решениями из Excel открыт.", "ok");
+      await followPlan(answer.plan_id);  // the re-plan's progress, then its results
     } catch (error) {
       const problems = (error.body && error.body.problems) || [];
       setStatus(status, `Решения не приняты: ${(error.body && error.body.detail) || error.message}. План не изменён.`, "error");

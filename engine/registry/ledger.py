@@ -41,12 +41,17 @@ FINAL = ("accepted", "rejected", "cancelled")
 IN_FLIGHT = ("sent", "pending")
 TO_PROCESS = ("sent", "pending", "new", "error", "blocked")
 
+# A plan key: the API's plan id (32 hex digits) or, for a plan folder, `plan-` + the SHA-256 of its
+# assignments.csv in hex (69 characters); room for longer keys. Ledgers made with String(64)
+# columns are widened by ensure_schema (PostgreSQL enforces the length; SQLite does not).
+PLAN_KEY_LENGTH = 128
+
 metadata = MetaData()
 
 orders = Table(
     "registry_orders", metadata,
     Column("order_id", String(36), primary_key=True),
-    Column("plan_key", String(64), nullable=False, index=True),
+    Column("plan_key", String(PLAN_KEY_LENGTH), nullable=False, index=True),
     Column("plan_ref", String(500), nullable=False, default=""),
     Column("teacher_id", String(200), nullable=False),
     Column("session_id", String(200), nullable=False),  # the bundle's program session id
@@ -73,12 +78,12 @@ events = Table(
     "registry_events", metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("order_id", String(36), nullable=False, index=True),
-    Column("plan_key", String(64), nullable=False, index=True),
+    Column("plan_key", String(PLAN_KEY_LENGTH), nullable=False, index=True),
     Column("at", DateTime, nullable=False),
     Column("attempt", Integer, nullable=False, default=0),
     Column("http_status", Integer, nullable=True),
     # accepted | rejected | pending | cancelled | timeout | connection_error | server_error
-    # | client_error | bad_answer | blocked | reconciled
+    # | client_error | bad_answer | conflict | not_found | blocked | reconciled
     Column("outcome", String(32), nullable=False),
     Column("detail", Text, nullable=True),
     Column("elapsed_ms", Integer, nullable=True),
@@ -86,7 +91,7 @@ events = Table(
 
 pushes = Table(
     "registry_pushes", metadata,
-    Column("plan_key", String(64), primary_key=True),
+    Column("plan_key", String(PLAN_KEY_LENGTH), primary_key=True),
     Column("plan_ref", String(500), nullable=False, default=""),
     Column("state", String(16), nullable=False),  # running | completed | stopped | failed
     Column("owner", String(200), nullable=True),
@@ -143,7 +148,26 @@ def ensure_schema(engine: Engine) -> None:
                 if attempt == 4:
                     raise
                 time.sleep(0.2 * (attempt + 1))
+        _widen_plan_keys(engine)
         _schema_done.add(id(engine))
+
+
+def _widen_plan_keys(engine: Engine) -> None:
+    """Ledgers created before plan keys grew to 69 characters have VARCHAR(64) `plan_key`
+    columns; PostgreSQL would refuse the longer keys, so they are widened in place (SQLite does
+    not enforce lengths)."""
+    if engine.dialect.name != "postgresql":
+        return
+    from sqlalchemy import inspect, text
+
+    inspector = inspect(engine)
+    with engine.begin() as connection:
+        for table in (orders, events, pushes):
+            for column in inspector.get_columns(table.name):
+                length = getattr(column["type"], "length", None)
+                if column["name"] == "plan_key" and length is not None and length < PLAN_KEY_LENGTH:
+                    connection.execute(text(f'ALTER TABLE "{table.name}" ALTER COLUMN plan_key '
+                                            f"TYPE VARCHAR({PLAN_KEY_LENGTH})"))
 
 
 def owner_tag() -> str:
@@ -265,12 +289,38 @@ class Ledger:
             if http_status is not None:
                 values["http_status"] = http_status
             if status is not None:
-                values.update(status=status, reason_code=reason_code, reason=None if reason is None else reason[:2000])
+                values.update(status=status, reason_code=None if reason_code is None else reason_code[:64],
+                              reason=None if reason is None else reason[:2000])
                 if status in FINAL + ("pending",):
                     values["answered_at"] = now
                 if balance_after_rub is not None:
                     values["balance_after_rub"] = balance_after_rub
             connection.execute(update(orders).where(orders.c.order_id == order_id).values(**values))
+
+    def adopt(self, order_id: str, plan_key: str, values: dict, *, detail: str) -> bool:
+        """Reconciliation: the registry's values for the order's columns, with a `reconciled` event.
+        False (nothing changed) if they cannot be taken, e.g. a session this plan already holds
+        for the teacher (one order per plan, teacher and session)."""
+        now = utcnow()
+        values = dict(values)
+        for column, limit in (("reason_code", 64), ("reason", 2000)):
+            if values.get(column) is not None:
+                values[column] = values[column][:limit]
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(insert(events).values(order_id=order_id, plan_key=plan_key, at=now, attempt=0,
+                                                         outcome="reconciled", detail=detail[:2000]))
+                extra = {"answered_at": now} if values.get("status") in FINAL + ("pending",) else {}
+                connection.execute(update(orders).where(orders.c.order_id == order_id)
+                                   .values(**values, **extra, updated_at=now))
+        except IntegrityError:
+            return False
+        return True
+
+    def has_orders(self, plan_key: str) -> bool:
+        with self.engine.connect() as connection:
+            return connection.execute(select(orders.c.order_id).where(orders.c.plan_key == plan_key)
+                                      .limit(1)).first() is not None
 
     def order_events(self, order_id: str | None = None, plan_key: str | None = None) -> list[dict]:
         query = select(events).order_by(events.c.id)
@@ -310,6 +360,12 @@ class Ledger:
             except IntegrityError:  # another pusher inserted the row first: look again
                 continue
         return self.push_state(plan_key) or {"state": "running", "owner": "?"}
+
+    def heartbeat(self, plan_key: str, owner: str) -> None:
+        """The pusher is alive (while it only asks about pending orders, nothing else says so)."""
+        with self.engine.begin() as connection:
+            connection.execute(update(pushes).where(pushes.c.plan_key == plan_key, pushes.c.owner == owner)
+                               .values(heartbeat_at=utcnow()))
 
     def release(self, plan_key: str, owner: str, state: str, result: dict) -> None:
         with self.engine.begin() as connection:

@@ -144,8 +144,11 @@ class Order(BaseModel):
     order_id: str
     status: OrderStatus
     certificate_id: str | None = None
+    teacher_id: str | None = None
     session_id: str | None = None
+    program_id: str | None = None
     amount_rub: int | None = None
+    external_ref: str | None = None
     reason_code: str | None = None
     reason: str | None = None
     balance_after_rub: int | None = None

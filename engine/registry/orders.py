@@ -20,14 +20,17 @@ import pandas as pd
 from ..problems import BundleError, InputError, Problem, ProblemReport
 from ..sources import read_source, read_upload
 
-# Fixed forever: changing it would give every order of every plan a new id.
+# Fixed forever: changing it would give every order of every plan a new id. Published in
+# docs/registry.md ("Order ids") so that a registry or an auditor can recompute the ids.
 ORDER_NAMESPACE = uuid.UUID("2b9f1c64-5a0e-5d3b-8f4e-6d1a7c9e0b52")
+ORDER_NAME_SEPARATOR = "\x1f"  # U+001F (unit separator): never part of an id
 ASSIGNMENT_COLUMNS = ["teacher_id", "kind", "resource_id", "start", "end", "hours", "cost_rub", "funded_by"]
 
 
 def order_id(plan_key: str, teacher_id: str, registry_session_id: str) -> str:
-    """UUIDv5 of (plan, teacher, registry session)."""
-    return str(uuid.uuid5(ORDER_NAMESPACE, f"{plan_key}\x1f{teacher_id}\x1f{registry_session_id}"))
+    """UUIDv5 (namespace ORDER_NAMESPACE) of the name `plan key U+001F teacher id U+001F registry
+    session id`, UTF-8 (Python's uuid.uuid5)."""
+    return str(uuid.uuid5(ORDER_NAMESPACE, ORDER_NAME_SEPARATOR.join((plan_key, teacher_id, registry_session_id))))
 
 
 @dataclass
@@ -40,19 +43,39 @@ class PlanOrders:
 
 
 def plan_key_of(assignments_csv: bytes) -> str:
-    """A plan folder's key: the digest of its assignments (the same plan is the same key)."""
+    """A plan folder's key: `plan-` + the SHA-256 of its assignments.csv (the file's bytes) in
+    lower-case hex, 69 characters; the same plan is the same key."""
+    return "plan-" + hashlib.sha256(assignments_csv).hexdigest()
+
+
+def legacy_plan_key(assignments_csv: bytes) -> str:
+    """The key marshrut gave plan folders before the documented one: `plan-` + the first 40 hex
+    digits of the SHA-256. A plan already in a ledger under it keeps it (its orders carry it)."""
     return "plan-" + hashlib.sha256(assignments_csv).hexdigest()[:40]
 
 
-def read_plan_folder(folder: str | Path) -> tuple[str, pd.DataFrame]:
-    """(plan key, assignments) of a plan folder written by `marshrut plan`."""
+def folder_plan_key(assignments_csv: bytes, ledger=None) -> str:
+    """The plan key to use: the documented one, unless the ledger already holds the plan's
+    orders under the legacy key and none under the documented one — their ids and the
+    registry's `external_ref` were derived from it, so the plan keeps it (docs/registry.md)."""
+    key = plan_key_of(assignments_csv)
+    if ledger is not None and not ledger.has_orders(key):
+        legacy = legacy_plan_key(assignments_csv)
+        if ledger.has_orders(legacy):
+            return legacy
+    return key
+
+
+def read_plan_folder(folder: str | Path, ledger=None) -> tuple[str, pd.DataFrame]:
+    """(plan key, assignments) of a plan folder written by `marshrut plan`; with the ledger, a plan
+    it holds under the legacy key keeps that key."""
     folder = Path(folder)
     path = folder / "assignments.csv"
     if not path.is_file():
         raise InputError([Problem(str(path), "нет файла плана assignments.csv (нужна папка плана)", "not_found")],
                          title="Папка плана не найдена")
     content = path.read_bytes()
-    return plan_key_of(content), parse_assignments(content, str(path))
+    return folder_plan_key(content, ledger), parse_assignments(content, str(path))
 
 
 def parse_assignments(content: bytes, name: str = "assignments.csv") -> pd.DataFrame:
