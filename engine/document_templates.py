@@ -132,7 +132,7 @@ def build_route_template(path: Path) -> Path:
                  "Формат", "Кто оплачивает"],
            ["{{ s.step }}", "{{ s.kind }}", "{{ s.name }}", "{{ s.host }}", "{{ s.dates }}", "{{ s.hours }}",
             "{{ s.format }}", "{{ s.fund }}"],
-           [0.6, 2.8, 3.9, 2.8, 2.3, 1.1, 2.3, 2.2], "s in steps")
+           [0.6, 2.8, 3.7, 2.8, 2.3, 1.3, 2.3, 2.2], "s in steps")
     doc.add_paragraph("Итого: {{ hours_total }} ч; стоимость {{ cost_total }} "
                       "(из сертификата {{ voucher_total }}, из бюджета {{ budget_total }}).")
     doc.add_heading("4. Ожидаемый результат", level=2)
