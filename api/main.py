@@ -37,7 +37,9 @@ travel and budgets, with a proved optimality gap.
    (a bad bundle → 422 listing every problem: file, row, column, value).
 2. `POST /v1/plans` `{"region_id", "params"}` → `plan_id`; the plan is solved in the background.
 3. `GET /v1/plans/{plan_id}` until `status` is `done`; then `/summary`, `/assignments`
-   (`?format=csv`), `/routes/{teacher_id}`, `/clusters`, `/export.xlsx`.
+   (`?format=csv`), `/routes/{teacher_id}`, `/clusters`, `/export.xlsx` (the planner's workbook),
+   `/documents/teachers/{teacher_id}` (a route document, .docx or .pdf) and
+   `/documents/schools/{school_id}` (a school's package, .zip).
 
 Bound to a non-loopback address the service asks for an API key (`X-API-Key` or
 `Authorization: Bearer`). A key belongs to a tenant and has a role: `viewer` reads, `planner` also
@@ -176,7 +178,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check()
     _log_to_stderr()
     start_forkserver()
-    from .routers import admin, explain, plans, regions, registry, web
+    from .routers import admin, documents, explain, plans, regions, registry, web
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     dispatcher = Dispatcher(settings, sessions)
@@ -208,6 +210,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(registry.router)
     app.include_router(web.router)
     app.include_router(explain.router)
+    app.include_router(documents.router)
     app.include_router(admin.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database check",

@@ -13,6 +13,7 @@ from rich.table import Table
 from marshrut.engine.problems import InputError
 from .keys import keys_app
 from .registry import registry_app
+from .documents import register as _register_documents
 from .whatif import register as _register_whatif
 
 app = typer.Typer(
@@ -251,6 +252,7 @@ def bench(
 
 
 _register_whatif(app)
+_register_documents(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -2,6 +2,7 @@
 
     marshrut explain PLAN --bundle BUNDLE                    # explain.csv, explain_totals.csv into PLAN
     marshrut replan PLAN --bundle BUNDLE --changes FILE [--out DIR] [--keep-bonus P] [--time-limit S]
+    marshrut replan PLAN --from-xlsx plan.xlsx          # the planner's «закрепить» / «исключить» marks
     marshrut fit PLAN --bundle BUNDLE --teacher FILE [--top N]
     marshrut sweep BUNDLE --budget 0.5x..2x [--vouchers ..] [--seats ..] [--points N] [--out DIR]
 
@@ -99,7 +100,9 @@ def print_reasons(counts: dict) -> None:
 
 def replan(
     plan_dir: PlanArg,
-    changes: Annotated[Path, typer.Option("--changes", "-c", help="JSON file of changes (format: docs/changes.md in the repository)")],
+    changes: Annotated[Optional[Path], typer.Option("--changes", "-c", help="JSON file of changes (format: "
+                                                                           "docs/changes.md in the repository)")]
+    = None,
     bundle: BundleOpt = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the new plan "
                                                                     "(default: PLAN-replan)")] = None,
@@ -107,18 +110,32 @@ def replan(
                                               min=0)] = 0.1,
     params: ParamsOpt = None,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", help="Seconds for the solve")] = None,
+    from_xlsx: Annotated[Optional[Path], typer.Option("--from-xlsx", help="plan.xlsx with «закрепить» / «исключить» "
+                                                                          "in the column «Решение» of «Маршруты»")]
+    = None,
 ) -> None:
-    """Re-plan after changes (mentor ill, session cancelled, budget cut, new teachers) with little disruption."""
+    """Re-plan after changes (mentor ill, session cancelled, budget cut, new teachers) with little disruption,
+    or with the planner's decisions from plan.xlsx (pinned and forbidden assignments)."""
     from marshrut.engine.bundle import load_bundle
-    from marshrut.engine.changes import load_changes
+    from marshrut.engine.changes import Changes, load_changes
     from marshrut.engine.replan import read_assignments, replan as run_replan, write_replan
 
     cli = _cli()
     try:
+        if changes is None and from_xlsx is None:
+            raise InputError([Problem("replan", "укажите --changes FILE или --from-xlsx FILE", "missing_option",
+                                      None, "--changes")], title="Нечего перепланировать")
         _plan_folder(plan_dir)
         region = load_bundle(_bundle_of(plan_dir, bundle))
         parameters = _params(plan_dir, params, time_limit)
-        what = load_changes(changes)
+        what = load_changes(changes) if changes is not None else Changes()
+        if from_xlsx is not None:
+            from marshrut.engine.decisions import read_decisions
+
+            decisions = read_decisions(from_xlsx, region)
+            parameters = decisions.apply(parameters)
+            cli.console.print(f"Из книги: закрепить {len(decisions.pinned)}, исключить {len(decisions.forbidden)} "
+                              f"(pinned, forbidden)")
         previous = read_assignments(plan_dir)
         with cli.console.status("Перепланирование…", spinner="dots"):
             from marshrut.engine.changes import apply_changes
@@ -130,7 +147,8 @@ def replan(
                                    profiles=profiles.labels)
     except InputError as error:
         _fail(error)
-    folder = write_replan(replanned, out or plan_dir.with_name(plan_dir.name + "-replan"), profiles=profiles)
+    folder = write_replan(replanned, out or plan_dir.with_name(plan_dir.name + "-replan"), profiles=profiles,
+                          bundle=str(_bundle_of(plan_dir, bundle).resolve()))
     print_replan(replanned.report)
     cli.console.print(f"Новый план / new plan: {folder.resolve()} (changes.csv, replan.json, explain.csv)")
 

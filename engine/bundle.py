@@ -374,6 +374,8 @@ class _Checker:
                            t["diagnostics.csv"]["score"], fill=np.nan),
             last_training=_days(t["teachers.csv"]["last_training_date"], missing=-1)
             if "last_training_date" in t["teachers.csv"].columns else None,
+            details={column: tuple(_plain_text(teachers_raw[column])) for column in rg.TEACHER_DETAILS
+                     if column in teachers_raw.columns},
         )
         mentors_raw = raw["mentors.csv"]
         mentor_index = {key: i for i, key in enumerate(mentors_raw["mentor_id"])}
@@ -455,6 +457,11 @@ def _parse_date(value: object) -> dt.date | None:
         return dt.date.fromisoformat(value.strip()[:10]) if len(value.strip()) == 10 else None
     except ValueError:
         return None
+
+
+def _plain_text(values: pd.Series) -> pd.Series:
+    """A free-text column kept for people (names, positions): control characters become spaces."""
+    return values.str.replace(_CONTROL_CHARS, " ", regex=True).str.strip()
 
 
 def _indices(values: pd.Series, index: dict[str, int]) -> np.ndarray:

@@ -174,11 +174,13 @@ def without_sessions(region: RegionData, session_ids: list[str]) -> RegionData:
                                          seats=ps.seats[keep_p], municipality=ps.municipality[keep_p]))
 
 
-def _teachers(t: Teachers, ids, school, is_manager, voucher, hours, scores, last_training=None) -> Teachers:
+def _teachers(t: Teachers, ids, school, is_manager, voucher, hours, scores, last_training=None,
+              details=None) -> Teachers:
     return Teachers(ids=tuple(ids), school=np.asarray(school), is_manager=np.asarray(is_manager, bool),
                     voucher_rub=np.asarray(voucher, np.int64), max_hours=np.asarray(hours, float),
                     scores=np.asarray(scores, float).reshape(len(ids), t.scores.shape[1]),
-                    last_training=None if last_training is None else np.asarray(last_training, np.int64))
+                    last_training=None if last_training is None else np.asarray(last_training, np.int64),
+                    details=details or {})
 
 
 def without_teachers(region: RegionData, teacher_ids: list[str]) -> RegionData:
@@ -193,7 +195,8 @@ def without_teachers(region: RegionData, teacher_ids: list[str]) -> RegionData:
     return replace(region,
                    teachers=_teachers(t, np.asarray(t.ids, dtype=object)[keep], t.school[keep], t.is_manager[keep],
                                       t.voucher_rub[keep], t.max_hours[keep], t.scores[keep],
-                                      None if t.last_training is None else t.last_training[keep]),
+                                      None if t.last_training is None else t.last_training[keep],
+                                      {k: tuple(np.asarray(v, dtype=object)[keep]) for k, v in t.details.items()}),
                    mentors=replace(region.mentors, teacher=remapped.astype(mentor_teacher.dtype)))
 
 
@@ -211,7 +214,8 @@ def with_teachers(region: RegionData, new: list[NewTeacher]) -> RegionData:
         np.r_[t.voucher_rub, [n.voucher_rub for n in new]],
         np.r_[t.max_hours, [n.max_hours for n in new]],
         np.vstack([t.scores, scores]),
-        None if t.last_training is None else np.r_[t.last_training, np.full(len(new), -1)]))
+        None if t.last_training is None else np.r_[t.last_training, np.full(len(new), -1)],
+        {k: tuple(v) + ("",) * len(new) for k, v in t.details.items()}))
 
 
 def scaled(region: RegionData, budget: float = 1.0, vouchers: float = 1.0, seats: float = 1.0,

@@ -74,19 +74,19 @@ def write_pace() -> float:
     import numpy as np
     import pandas as pd
 
-    from .plan import write_sheets
+    from .workbook import write_frames
 
     rows = np.arange(PACE_ROWS)
     frame = pd.DataFrame({
         "teacher_id": [f"T{i:06d}" for i in rows], "kind": "program", "resource_id": [f"PS{i:04d}" for i in rows],
         "start": "2026-10-05", "end": "2026-10-09", "hours": 36, "cost_rub": rows * 100,
         "funded_by": "municipality:MUN01", "addresses": "fl_reading;fl_math", "need_total": rows / 7.0})
-    write_sheets({"pace": frame.head(20)}, io.BytesIO())  # first use: imports and caches, not measured
+    write_frames({"pace": frame.head(20)}, io.BytesIO())  # first use: imports and caches, not measured
     times = []
     for _ in range(PACE_REPEATS):  # the median: one burst of other work does not double the reserve
         started = time.perf_counter()
         frame.to_csv(io.StringIO(), index=False)
-        write_sheets({"pace": frame}, io.BytesIO())
+        write_frames({"pace": frame}, io.BytesIO())
         times.append(time.perf_counter() - started)
     return sorted(times)[len(times) // 2] / PACE_ROWS
 

@@ -133,19 +133,3 @@ def _iso(day_number: int) -> str:
     import datetime as dt
 
     return dt.date.fromordinal(int(day_number)).isoformat()
-
-
-LEFT_OUT_HEADERS = {
-    "teacher_id": "Педагог (id)", "school_id": "Школа", "municipality_id": "Муниципалитет",
-    "low_results": "Школа с низкими результатами", "due": "Срок повышения квалификации истёк",
-    "last_training_date": "Последнее обучение", "need": "Потребность", "deficits": "Дефицитов",
-    "reason_text": "Причина (reason)", "reason": "Код причины", "detail": "Подробнее",
-    "all_reason_groups": "Все причины",
-}
-
-
-def workbook_left_out(left_out: pd.DataFrame) -> list[dict]:
-    """The workbook sheet of the teachers left out: one dict per row, Russian headers, in the order a
-    planner reads them (a self-contained piece: any workbook writer can take these rows)."""
-    return [{header: row[key] for key, header in LEFT_OUT_HEADERS.items()}
-            for row in left_out.to_dict("records")]

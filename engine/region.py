@@ -60,6 +60,16 @@ class Teachers(Table):
     # Day number of the last further training (optional `last_training_date`, SPEC §2 v2), -1 where
     # not given; None when the bundle has no such column.
     last_training: np.ndarray | None = None
+    # Optional teachers.csv columns carried into the plan where the bundle has them (SPEC §6 v2):
+    # TEACHER_DETAILS -> one string per teacher ("" where a row leaves it empty).
+    details: dict[str, tuple[str, ...]] = field(default_factory=dict, compare=False, repr=False)
+
+    def detail(self, column: str, t: int) -> str:
+        values = self.details.get(column)
+        return values[t] if values is not None else ""
+
+
+TEACHER_DETAILS = ("full_name", "position", "subject")
 
 
 @dataclass(frozen=True)

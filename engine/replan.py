@@ -257,7 +257,8 @@ def _report(previous, result: Result, changed: pd.DataFrame, changes: Changes, k
     }
 
 
-def write_replan(replanned: Replan, out_dir: str | Path, profiles=None, summary_extra: dict | None = None) -> Path:
+def write_replan(replanned: Replan, out_dir: str | Path, profiles=None, summary_extra: dict | None = None,
+                 bundle: str | None = None) -> Path:
     """The new plan's files (SPEC §6, with `replan` in summary.json), explain.csv, explain_totals.csv,
     changes.csv and replan.json."""
     from .explain import explain_result, write_explanation
@@ -269,6 +270,8 @@ def write_replan(replanned: Replan, out_dir: str | Path, profiles=None, summary_
         profiles = deficit_profiles(replanned.region, params, random_state=params.seed)
     files = plan_files(replanned.result, profiles)
     files.summary["replan"] = {**replanned.report, **(summary_extra or {})}
+    if bundle is not None:  # as `marshrut plan` records it: later commands find the region
+        files.summary["bundle"] = bundle
     write_plan(files, out)
     write_explanation(explain_result(replanned.result), out)
     replanned.changed.to_csv(out / "changes.csv", index=False, lineterminator="\n")

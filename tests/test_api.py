@@ -365,8 +365,8 @@ def test_plan_is_solved_and_obeys_the_rules(client, small_bundle, done_plan):
         assert list(as_json[column]) == list(frame[column])  # ids keep their leading zeros
 
     workbook = openpyxl.load_workbook(io.BytesIO(client.get(f"/v1/plans/{plan_id}/export.xlsx").content))
-    assert {"summary", "assignments", "routes", "clusters"} <= set(workbook.sheetnames)
-    assert workbook["assignments"].max_row == len(frame) + 1
+    assert {"Сводка", "Маршруты", "Назначения"} <= set(workbook.sheetnames)
+    assert workbook["Назначения"].max_row == len(frame) + 1
 
 
 def test_routes_and_clusters(client, small_bundle, done_plan):
@@ -522,7 +522,8 @@ def test_schemathesis_finds_no_server_error(server, region_id, tmp_path):
          # the registry endpoints answer a documented 503 while no MARSHRUT_REGISTRY_URL is configured
          "--exclude-tag", "registry",
          "--generation-database", "none", "--request-timeout", "30", "--suppress-health-check", "all"],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path)
+        # 32 operations; on the shared 2-core machine at load 15 the run took longer than 240 s
+        capture_output=True, text=True, timeout=360, cwd=tmp_path)
     errors = "\n".join(line for line in server.log().splitlines() if '" 200 OK' not in line and '" 4' not in line)
     assert result.returncode == 0, result.stdout[-8000:] + result.stderr[-2000:] + errors[-3000:]
     assert server.process.poll() is None

@@ -205,8 +205,8 @@ def test_plan_files_follow_the_spec(tmp_path):
     clusters = pd.read_csv(out / "clusters.csv", dtype=str, keep_default_na=False)
     assert len(clusters) == 20 and {"teacher_id", "cluster"} <= set(clusters.columns)
     workbook = pd.read_excel(out / "plan.xlsx", sheet_name=None)
-    assert {"summary", "assignments", "routes", "clusters", "profiles"} <= set(workbook)
-    assert len(workbook["assignments"]) == len(assignments)
+    assert {"Сводка", "Маршруты", "Назначения", "Муниципалитеты", "Ресурсы", "Профили", "Причины"} <= set(workbook)
+    assert len(workbook["Назначения"]) == len(assignments)
 
 
 def test_keep_bonus_keeps_every_assignment_still_valid(tmp_path):

@@ -85,10 +85,10 @@ def test_fairness_equals_a_recomputation_from_the_plan_files(tmp_path, seed):
     shares = [m["reached_share"] for m in fairness["municipalities"]]
     assert shares == sorted(shares), "municipalities are listed from the least reached"
     # The left-out sheet: exactly the teachers with need and no assignment, each with a reason.
-    sheet = pd.read_excel(out / "plan.xlsx", sheet_name="left_out", dtype=str, keep_default_na=False)
+    sheet = pd.read_excel(out / "plan.xlsx", sheet_name="Без маршрута", dtype=str, keep_default_na=False)
     left = {t for t in _need_teachers(folder, params) if t not in set(assignments["teacher_id"])}
     assert set(sheet["Педагог (id)"]) == left and len(sheet) == len(left)
-    assert (sheet["Причина (reason)"] != "").all()
+    assert (sheet["Причина"] != "").all() and (sheet["Группа причин"] != "").all()
     assert sum(fairness["left_out_reasons"].values()) == len(left)
 
 

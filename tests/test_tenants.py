@@ -126,10 +126,14 @@ def world(server, bundle):
         http.headers.update(key_header(keys["north_viewer"]))
         done = wait_for(http, plan.json()["plan_id"])
         assert done["status"] == "done" and done["tenant"] == "north", done
-        teacher = pd.read_csv(bundle / "teachers.csv", dtype=str)["teacher_id"].iloc[0]
-        school = pd.read_csv(bundle / "schools.csv", dtype=str)["school_id"].iloc[0]
+        # a teacher with a route (so that their route document exists), their school and municipality
+        teacher = http.get(f"/v1/plans/{done['plan_id']}/assignments").json()["assignments"][0]["teacher_id"]
+        teachers = pd.read_csv(bundle / "teachers.csv", dtype=str)
+        schools = pd.read_csv(bundle / "schools.csv", dtype=str)
+        school = teachers.set_index("teacher_id").at[teacher, "school_id"]
+        municipality = schools.set_index("school_id").at[school, "municipality_id"]
     return {"keys": keys, "region_id": region_id, "plan_id": done["plan_id"], "teacher_id": teacher,
-            "school_id": school, "content": content}
+            "school_id": school, "municipality_id": municipality, "content": content}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -152,6 +156,7 @@ def sample_body(method: str, path: str, world: dict) -> dict:
         "/v1/plans/{plan_id}/registry/push": {},
         "/v1/regions/{region_id}/registry/import": {"files": {"export": ("export.json", b"{}")}},
         "/v1/keys": {"json": {"tenant": "north", "role": "viewer"}},
+        "/v1/plans/{plan_id}/decisions": {"files": {"file": ("plan.xlsx", b"not read before the plan is found")}},
     }
     assert path in bodies, f"{method.upper()} {path}: a new endpoint: add a sample body to the tenant matrix"
     return bodies[path]
@@ -167,6 +172,7 @@ def endpoints(http: httpx.Client) -> list[tuple[str, str]]:
 
 def fill(path: str, world: dict, ids: dict | None = None) -> str:
     values = {"region_id": world["region_id"], "plan_id": world["plan_id"], "teacher_id": world["teacher_id"],
+              "school_id": world["school_id"], "municipality_id": world["municipality_id"],
               "name": "assignments.csv", "key_id": "nokey", **(ids or {})}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

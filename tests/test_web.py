@@ -332,6 +332,32 @@ def test_upload_plan_results_and_route(page, server, artifacts) -> None:
     page.locator("#teacher-h").evaluate("node => node.scrollIntoView()")
     shots.append(shot(page, artifacts, "3a-route-viewport", full_page=False))
 
+    # ---- documents: the route's and the municipality table's links; plan.xlsx back with a bad mark ----
+    docx_href = page.get_attribute("#route-head a[data-docs='docx']", "href")
+    answer = http.get(docx_href)
+    assert answer.status_code == 200 and answer.headers["content-type"].startswith("application/vnd.openxmlformats")
+    school = http.get(page.get_attribute("#route-head a[data-docs='school']", "href"))
+    assert school.status_code == 200 and school.headers["content-type"] == "application/zip"
+    links = page.locator("#mun-table a[data-docs='municipality']")
+    assert links.count() == sum(1 for m in shown if m["teachers_reached"] > 0) >= 1
+    assert http.get(links.first.get_attribute("href")).status_code == 200
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(http.get(f"/v1/plans/{plan_id}/export.xlsx").content))
+    routes_sheet = workbook["Маршруты"]
+    decision = [c.value for c in routes_sheet[1]].index("Решение") + 1
+    routes_sheet.cell(2, decision).value = "удалить"
+    marked = io.BytesIO()
+    workbook.save(marked)
+    plans_before = len(http.get("/v1/plans").json())
+    page.set_input_files("#decisions-file", files=[{"name": "plan.xlsx", "buffer": marked.getvalue(),
+                                                    "mimeType": "application/vnd.openxmlformats-officedocument."
+                                                                "spreadsheetml.sheet"}])
+    page.click("#decisions-button")
+    page.wait_for_selector("#decisions-problems li[data-row='2'][data-column='Решение']")
+    assert "План не изменён" in norm(page.text_content("#decisions-status"))
+    assert len(http.get("/v1/plans").json()) == plans_before
+
     # ---- keyboard: every control on the way is reachable with Tab ------------------------------
     page.evaluate("window.scrollTo(0, 0); document.activeElement && document.activeElement.blur()")
     reached = set()

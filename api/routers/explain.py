@@ -278,7 +278,14 @@ def replan(plan_id: str, body: ReplanRequest, request: Request, response: Respon
     plan_file(session, plan, "assignments.csv")  # 409 unless done
     params = _params(plan, body.time_limit_s, settings)
     apply_changes(load_region(session, plan), body.changes)  # unknown ids: 422 now, before any solve
-    job = {"previous_plan_id": plan.id, "changes": body.changes.model_dump(mode="json"), "keep_bonus": body.keep_bonus}
+    return queue_replan(request, response, session, access, plan, body.changes.model_dump(mode="json"), params,
+                        body.keep_bonus)
+
+
+def queue_replan(request: Request, response: Response, session, access, plan: Plan, changes: dict, params,
+                 keep_bonus: float) -> JobCreated:
+    """Queues a re-plan of `plan` (a new plan of kind replan) with these changes and parameters."""
+    job = {"previous_plan_id": plan.id, "changes": changes, "keep_bonus": keep_bonus}
     new = Plan(region_id=plan.region_id, tenant=plan.tenant, kind="replan", job=dumps(job),
                params=dumps(params.model_dump(mode="json")), status="queued", attempt=0, created_at=utcnow())
     queue_job(request, session, access, new, "plan.replan", {"previous_plan_id": plan.id})

@@ -285,7 +285,8 @@ def read_clusters(plan_id: str, session: SessionDep,
 
 @router.get("/{plan_id}/export.xlsx", dependencies=[Viewer], response_class=Response,
             responses={**ERRORS, **NOT_FOUND, **NOT_READY,
-                       200: {"description": "plan.xlsx: summary, assignments, routes, clusters, profiles",
+                       200: {"description": "plan.xlsx, the planner's workbook: Сводка, Маршруты, Назначения, "
+                                            "Муниципалитеты, Ресурсы, Профили, Причины",
                              "content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}},
             summary="The whole plan as an Excel workbook")
 def export_xlsx(plan_id: str, session: SessionDep) -> Response:

@@ -983,10 +983,54 @@ function renderDownloads(plan) {
                  ["routes.csv", "Маршруты (routes.csv)"], ["clusters.csv", "Профили (clusters.csv)"], ["summary.json", "Сводка (summary.json)"]];
   for (const [name, label] of files) {
     const stem = name.replace(/\.[^.]+$/, ""), ext = name.split(".").pop();
-    box.append(h("a", { class: "button", href: base + name, download: `${stem}-${plan.plan_id}.${ext}`, dataset: { file: name },
-                        onclick: (event) => { if (apiKey()) { event.preventDefault(); downloadWithKey(base + name, `${stem}-${plan.plan_id}.${ext}`); } },
-                        text: label }));
+    box.append(fileLink(base + name, `${stem}-${plan.plan_id}.${ext}`, label, { class: "button", dataset: { file: name } }));
   }
+  box.append(decisionsForm(plan));
+}
+
+/** A download link that carries the API key when one is set (a plain link cannot send a header). */
+function fileLink(url, name, label, attrs = {}) {
+  return h("a", Object.assign({ href: url, download: name, text: label,
+    onclick: (event) => { if (apiKey()) { event.preventDefault(); downloadWithKey(url, name); } } }, attrs));
+}
+
+/** plan.xlsx back with «закрепить» / «исключить» in «Решение» (sheet «Маршруты»): a new plan. */
+function decisionsForm(plan) {
+  const input = h("input", { type: "file", id: "decisions-file", accept: ".xlsx,application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" });
+  const status = h("div", { id: "decisions-status", class: "status", role: "status", "aria-live": "polite" });
+  const list = h("ul", { id: "decisions-problems", class: "problems-list", hidden: true });
+  const button = h("button", { type: "submit", id: "decisions-button", text: "Перепланировать с решениями" });
+  const form = h("form", { id: "decisions-form", class: "decisions-form" },
+    h("label", { for: "decisions-file", text: "Решения из Excel: plan.xlsx с отметками «закрепить» / «исключить» в столбце «Решение» листа «Маршруты»" }),
+    input, button, status, list);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const file = input.files && input.files[0];
+    if (!file) { setStatus(status, "Выберите файл plan.xlsx.", "error"); return; }
+    list.hidden = true;
+    clear(list);
+    setStatus(status, `Читаем решения из «${file.name}» и перепланируем…`, "busy");
+    button.disabled = true;
+    const body = new FormData();
+    body.append("file", file, file.name);
+    try {
+      const answer = await api(`/v1/plans/${plan.plan_id}/decisions`, { method: "POST", body });
+      setStatus(status, "Перепланирование с решениями поставлено в очередь.", "ok");
+      await refreshPlans();
+      await followPlan(answer.plan_id);  // the re-plan's progress, then its results
+    } catch (error) {
+      const problems = (error.body && error.body.problems) || [];
+      setStatus(status, `Решения не приняты: ${(error.body && error.body.detail) || error.message}. План не изменён.`, "error");
+      for (const p of problems.slice(0, 50)) {
+        list.append(h("li", { dataset: { row: p.row ?? "", column: p.column ?? "" },
+          text: `${p.row != null ? `строка ${p.row}, ` : ""}${p.column ? `столбец «${p.column}»: ` : ""}${p.message}${p.value ? ` («${p.value}»)` : ""}` }));
+      }
+      list.hidden = !problems.length;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return form;
 }
 
 async function downloadWithKey(url, name) {
@@ -1115,7 +1159,11 @@ function renderMunicipalities(data) {
       h("td", { class: "num", text: fmt.int(m.assignments.internship) }),
       h("td", { class: "num", text: fmt.int(m.assignments.program) }),
       h("td", { class: "num", text: fmt.rub(m.spent_rub) }),
-      h("td", { class: "num", text: m.budget_rub == null ? "—" : fmt.rub(m.budget_rub) })));
+      h("td", { class: "num", text: m.budget_rub == null ? "—" : fmt.rub(m.budget_rub) }),
+      h("td", {}, m.teachers_reached > 0
+        ? fileLink(`/v1/plans/${data.plan_id}/documents/municipalities/${encodeURIComponent(m.municipality_id)}`,
+                   `documents-${m.municipality_id}.zip`, ".zip", { class: "doc-link", title: `Маршруты педагогов школ: ${m.name} (.zip)`, dataset: { docs: "municipality" } })
+        : "—")));
   }
   const sum = (f) => data.municipalities.reduce((a, m) => a + (f(m) || 0), 0);
   clear($("#mun-table tfoot")).append(h("tr", {},
@@ -1126,7 +1174,7 @@ function renderMunicipalities(data) {
     h("td", { class: "num", text: fmt.int(sum((m) => m.assignments.mentor)) }),
     h("td", { class: "num", text: fmt.int(sum((m) => m.assignments.internship)) }),
     h("td", { class: "num", text: fmt.int(sum((m) => m.assignments.program)) }),
-    h("td", { class: "num", text: fmt.rub(sum((m) => m.spent_rub)) }), h("td", { class: "num", text: "" })));
+    h("td", { class: "num", text: fmt.rub(sum((m) => m.spent_rub)) }), h("td", { class: "num", text: "" }), h("td", {})));
   // trips
   const name = (id) => state.munNames[id] || id;
   const away = data.trips.filter((t) => t.from !== t.to).sort((a, b) => b.count - a.count || (a.minutes || 0) - (b.minutes || 0));
@@ -1192,6 +1240,15 @@ function renderRoute(route, teacher) {
                 text: `потребность ${fmt.num(route.need_total ?? teacher.need_total, 3)} → после маршрута ${fmt.num(route.need_after ?? teacher.need_total, 3)}` +
                       ` (закрыто ${fmt.share(route.need_covered ?? 0, route.need_total ?? teacher.need_total)})` }),
     h("span", { class: "muted", text: `сертификат ${fmt.rub(teacher.voucher_rub)} · не больше ${fmt.int(teacher.max_hours)} ч` }));
+  if (route.steps.length) {
+    const docs = `/v1/plans/${route.plan_id}/documents`;
+    const id = encodeURIComponent(route.teacher_id);
+    head.append(h("span", { class: "route-docs" }, "документы: ",
+      fileLink(`${docs}/teachers/${id}`, `IOM_${route.teacher_id}.docx`, "маршрут (.docx)", { dataset: { docs: "docx" } }), " · ",
+      fileLink(`${docs}/teachers/${id}?format=pdf`, `IOM_${route.teacher_id}.pdf`, "маршрут (.pdf)", { dataset: { docs: "pdf" } }), " · ",
+      fileLink(`${docs}/schools/${encodeURIComponent(teacher.school_id)}`, `documents-${teacher.school_id}.zip`,
+               "пакет школы (.zip)", { dataset: { docs: "school" } })));
+  }
   const timeline = clear($("#timeline"));
   const period = state.map ? state.map.period : null;
   if (!route.steps.length) {

@@ -1,0 +1,394 @@
+"""plan.xlsx: the planner's workbook (SPEC §6 v2), in Russian, one function per sheet.
+
+    Сводка          the plan's headline figures
+    Маршруты        each teacher's route step by step, with a column «Решение» for the round trip
+                    (engine/decisions.py reads it back: «закрепить» / «исключить»)
+    Назначения      one row per assignment: who, what, when, how much, who pays
+    Муниципалитеты  per municipality: need, covered, teachers reached, spending against budget
+    Ресурсы         every mentor and session: seats, taken, free
+    Профили         the deficit profiles (clusters) and their mean deficits
+    Причины         why needs are left uncovered (engine/explain.py), over the region, per
+                    municipality and per competency
+    Без маршрута    the teachers with need who got nothing, each with the reason (engine/fairness.py)
+
+A sheet is a function of a WorkbookContext returning a Sheet (title, columns, rows); SHEETS lists
+them in order, and another sheet slots in by adding a function there. Every sheet gets a bold
+frozen header row, a filter over its rows, sensible widths and number formats (dates as dates
+shown ДД.ММ.ГГГГ, roubles, shares as percentages). Written with openpyxl's streaming writer:
+a region of 20,000 teachers takes seconds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.datavalidation import DataValidation
+from openpyxl.worksheet.worksheet import Worksheet
+
+from .params import KINDS
+from .plan_view import KIND_RU, PlanView, activity_texts
+
+# Number formats (Excel's codes; LibreOffice reads the same).
+DATE = "DD.MM.YYYY"
+RUB = '#,##0 "₽"'
+SHARE = "0.0%"
+NUMBER = "0.000"
+INTEGER = "#,##0"
+
+DECISION_COLUMN = "Решение"
+PIN, FORBID = "закрепить", "исключить"
+
+STATUS_RU = {"OPTIMAL": "оптимален (доказано)", "FEASIBLE": "допустимый (оптимальность не доказана)"}
+SCOPE_RU = {"region": "регион", "municipality": "муниципалитет", "competency": "компетенция"}
+REASON_GROUP_RU = {"no_option": "нет подходящего варианта", "taken": "места заняты", "money": "не хватило денег",
+                   "teacher_full": "маршрут педагога заполнен", "cost": "дороже пользы",
+                   "improvable": "план можно улучшить"}
+REASON_RU = {
+    "no_resource": "в регионе нет ресурса по этой компетенции",
+    "out_of_travel": "ресурс только дальше допустимой дороги",
+    "not_allowed": "варианты запрещены правилами",
+    "all_used": "все подходящие ресурсы уже в маршруте",
+    "capacity_full": "места заняты",
+    "municipal_budget": "исчерпан бюджет муниципалитета",
+    "region_budget": "исчерпан бюджет региона",
+    "voucher": "исчерпан сертификат",
+    "hours_full": "нет часов",
+    "dates_full": "пересечение дат",
+    "kind_full": "лимит мероприятий этого вида",
+    "same_program_or_site": "уже есть сеанс той же программы или площадки",
+    "not_worth_cost": "стоит больше, чем даёт",
+    "improvable": "помещается и дал бы пользу: план не оптимален",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    width: float = 14
+    number_format: str | None = None
+
+
+@dataclass
+class Sheet:
+    title: str
+    columns: list[Column]
+    rows: Iterable[tuple]
+    # Sheet-specific touches after the rows are known (e.g. a drop-down list): (worksheet, rows written).
+    finish: Callable | None = None
+    freeze: str = "A2"
+
+
+@dataclass
+class WorkbookContext:
+    view: PlanView
+    summary: dict
+    explanation: object | None = None  # engine.explain.Explanation
+    clusters: pd.DataFrame | None = None  # clusters.csv: teacher_id, cluster, profile
+    extra: dict = field(default_factory=dict)  # room for sheets added later
+
+
+# ---- sheets ------------------------------------------------------------------------------------
+
+def summary_sheet(ctx: WorkbookContext) -> Sheet:
+    s = ctx.summary
+    spending = s.get("spending", {})
+    region = ctx.view.region
+    with_need = s.get("teachers_with_need", 0)
+    rows = [
+        ("Регион", region.name, None),
+        ("Начало периода", region.period_start, DATE),
+        ("Окончание периода", region.period_end, DATE),
+        ("Статус плана", STATUS_RU.get(s.get("status"), s.get("status")), None),
+        ("Целевая функция (SPEC §5)", s.get("objective"), NUMBER),
+        ("Доказанная верхняя граница", s.get("bound"), NUMBER),
+        ("Разрыв до оптимума", s.get("gap"), "0.00%"),
+        ("Время решения, с", s.get("solve_seconds"), "0.0"),
+        ("Педагогов", s.get("teachers"), INTEGER),
+        ("Педагогов с дефицитами", with_need, INTEGER),
+        ("Педагогов с маршрутом", s.get("teachers_reached"), INTEGER),
+        ("Доля охваченных из педагогов с дефицитами",
+         (s.get("teachers_reached", 0) / with_need) if with_need else None, SHARE),
+        ("Потребность всего", s.get("need_total"), NUMBER),
+        ("Закрыто потребности", s.get("need_covered"), NUMBER),
+        ("Доля закрытой потребности", s.get("need_covered_share"), SHARE),
+        *[(f"Назначений: {KIND_RU[k].lower()}", s.get("assignments", {}).get(k, 0), INTEGER) for k in KINDS],
+        ("Стоимость плана, ₽", s.get("cost_total_rub"), RUB),
+        ("Из сертификатов, ₽", spending.get("voucher_rub"), RUB),
+        ("Из бюджетов муниципалитетов, ₽", spending.get("municipalities_rub"), RUB),
+        ("Бюджет региона, ₽", spending.get("region_budget_rub"), RUB),
+        ("Доля бюджета региона", (spending.get("municipalities_rub", 0) / spending["region_budget_rub"])
+         if spending.get("region_budget_rub") else None, SHARE),
+    ]
+    return Sheet("Сводка", [Column("Показатель", 46), Column("Значение", 40)],
+                 [(label, _Formatted(value, fmt)) for label, value, fmt in rows])
+
+
+TEACHER_DETAIL_KEYS = ("full_name", "position", "subject")
+ROUTE_KEYS = ["teacher_id", "full_name", "position", "subject", "role", "school_id", "school", "municipality_id",
+              "municipality", "step", "kind_ru", "resource_id", "name", "host", "place", "format", "start", "end",
+              "hours", "cost_rub", "fund", "addresses", "need_total", "need_covered"]
+ROUTE_COLUMNS = [
+    Column("Код педагога", 14), Column("ФИО", 28), Column("Должность", 18), Column("Предмет", 16),
+    Column("Роль", 13), Column("Код школы", 11), Column("Школа", 34), Column("Код муниципалитета", 12),
+    Column("Муниципалитет", 24), Column("Шаг", 6), Column("Вид", 16), Column("Код ресурса", 12),
+    Column("Мероприятие", 48), Column("Организатор / принимающая школа", 36), Column("Место", 20),
+    Column("Формат", 13), Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8),
+    Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 30), Column("Закрывает дефициты", 40),
+    Column("Потребность педагога", 13, NUMBER), Column("Закрыто маршрутом", 13, NUMBER),
+]
+
+
+def routes_sheet(ctx: WorkbookContext) -> Sheet:
+    steps = ctx.view.steps
+    details = ctx.view.region.teachers.details
+    # The optional columns of teachers.csv appear where the bundle has them.
+    keep = [i for i, key in enumerate(ROUTE_KEYS) if key not in TEACHER_DETAIL_KEYS or key in details]
+    columns = [ROUTE_COLUMNS[i] for i in keep] + [Column(DECISION_COLUMN, 14)]
+    keys = [ROUTE_KEYS[i] for i in keep]
+    rows = (row + ("",) for row in steps[keys].itertuples(index=False, name=None))
+
+    def decision_list(sheet, n_rows: int) -> None:
+        letter = get_column_letter(len(columns))
+        check = DataValidation(type="list", formula1=f'"{PIN},{FORBID}"', allow_blank=True, showErrorMessage=True,
+                               errorTitle=DECISION_COLUMN, error=f"«{PIN}», «{FORBID}» или пусто")
+        check.add(f"{letter}2:{letter}{max(2, n_rows + 1)}")
+        sheet.data_validations.append(check)
+
+    return Sheet("Маршруты", columns, rows, finish=decision_list, freeze="B2")
+
+
+def assignments_sheet(ctx: WorkbookContext) -> Sheet:
+    steps = ctx.view.steps
+    # The accountant's list: who, what, when, how much, from which fund (the school and the rest are in
+    # «Маршруты»; fewer cells also keep a region's workbook quick to write).
+    columns = [Column("Код педагога", 14), Column("Вид", 16), Column("Код ресурса", 12), Column("Мероприятие", 48),
+               Column("Реестровый номер", 16), Column("Организатор / принимающая школа", 36),
+               Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8),
+               Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 30), Column("Код источника", 20)]
+    keys = ["teacher_id", "kind_ru", "resource_id", "name", "registry_id", "host", "start", "end", "hours", "cost_rub",
+            "fund", "funded_by"]
+    return Sheet("Назначения", columns, steps[keys].itertuples(index=False, name=None))
+
+
+def municipalities_sheet(ctx: WorkbookContext) -> Sheet:
+    view = ctx.view
+    region = view.region
+    n = len(region.municipalities)
+    home = region.teacher_municipality
+    need_t, covered_t = view.need_total, view.need_covered
+    reached = np.zeros(len(region.teachers), bool)
+    reached[view.teacher] = True
+    mun_of_step = home[view.teacher]
+    kinds = view.activities.kind[view.activity]
+    per_kind = [np.bincount(mun_of_step[kinds == k], minlength=n) for k in range(3)]
+    spent = np.bincount(mun_of_step, weights=view.activities.budget_rub[view.activity], minlength=n)
+    vouchers = np.bincount(mun_of_step, weights=view.activities.voucher_rub[view.activity], minlength=n)
+    teachers = np.bincount(home, minlength=n)
+    with_need = np.bincount(home, weights=need_t > 0, minlength=n)
+    reached_n = np.bincount(home, weights=reached & (need_t > 0), minlength=n)
+    reached_all = np.bincount(home, weights=reached, minlength=n)
+    need = np.bincount(home, weights=need_t, minlength=n)
+    covered = np.bincount(home, weights=covered_t, minlength=n)
+    budgets = region.budgets.municipality_rub
+    rows = []
+    for m in range(n):
+        budget = int(budgets[m]) if budgets[m] >= 0 else None
+        rows.append((region.municipalities.ids[m], region.municipalities.names[m], int(teachers[m]),
+                     int(with_need[m]), int(reached_all[m]), _share(reached_n[m], with_need[m]), float(need[m]),
+                     float(covered[m]), _share(covered[m], need[m]), int(per_kind[0][m]), int(per_kind[1][m]),
+                     int(per_kind[2][m]), int(spent[m]), budget, _share(spent[m], budget) if budget else None,
+                     int(vouchers[m])))
+    columns = [Column("Код", 11), Column("Муниципалитет", 30), Column("Педагогов", 11, INTEGER),
+               Column("С дефицитами", 12, INTEGER), Column("С маршрутом", 12, INTEGER),
+               Column("Доля охваченных (с дефицитами)", 14, SHARE), Column("Потребность", 12, NUMBER),
+               Column("Закрыто", 12, NUMBER), Column("Доля закрытой", 12, SHARE),
+               Column("Наставничество", 13, INTEGER), Column("Стажировки", 12, INTEGER),
+               Column("Программы ДПП", 12, INTEGER), Column("Расход бюджета, ₽", 15, RUB),
+               Column("Бюджет муниципалитета, ₽", 16, RUB), Column("Доля бюджета", 11, SHARE),
+               Column("Из сертификатов, ₽", 15, RUB)]
+    return Sheet("Муниципалитеты", columns, rows)
+
+
+def resources_sheet(ctx: WorkbookContext) -> Sheet:
+    view = ctx.view
+    region, acts = view.region, view.activities
+    used = np.bincount(view.activity, minlength=len(acts))
+    # The same texts the steps carry, for every activity, used or not.
+    names, hosts, registry, places, formats = activity_texts(region, acts)
+    rows = []
+    for a in range(len(acts)):
+        kind = KINDS[acts.kind[a]]
+        school = int(acts.school[a])
+        dated = kind != "mentor"
+        rows.append((KIND_RU[kind], acts.ids[a], names[a], hosts[a], region.schools.ids[school] if school >= 0 else "",
+                     places[a], formats[a], _date(acts.start[a]) if dated else None,
+                     _date(acts.end[a]) if dated else None, float(acts.hours[a]), int(acts.cost_rub[a]),
+                     int(acts.capacity[a]), int(used[a]), int(acts.capacity[a] - used[a]),
+                     _share(used[a], acts.capacity[a])))
+    columns = [Column("Вид", 16), Column("Код", 12), Column("Название", 48),
+               Column("Организатор / принимающая школа", 36), Column("Код школы", 11), Column("Место", 20),
+               Column("Формат", 13), Column("Начало", 12, DATE), Column("Окончание", 12, DATE),
+               Column("Часы", 8), Column("Стоимость, ₽", 13, RUB), Column("Мест", 8, INTEGER),
+               Column("Занято", 8, INTEGER), Column("Свободно", 9, INTEGER), Column("Загрузка", 10, SHARE)]
+    return Sheet("Ресурсы", columns, rows)
+
+
+def profiles_sheet(ctx: WorkbookContext) -> Sheet:
+    profiles = ctx.summary.get("profiles") or []
+    region = ctx.view.region
+    competencies = list(region.competencies.ids)
+    names = dict(zip(region.competencies.ids, region.competencies.names))
+    columns = [Column("Профиль", 9, INTEGER), Column("Название профиля", 34), Column("Педагогов", 11, INTEGER)]
+    columns += [Column(f"Дефицит: {names[c]}", 14, NUMBER) for c in competencies]
+    rows = [(p["cluster"], p["name"], p["size"], *[(p.get("mean_deficit") or {}).get(c) for c in competencies])
+            for p in profiles]
+    return Sheet("Профили", columns, rows)
+
+
+def reasons_sheet(ctx: WorkbookContext) -> Sheet:
+    """The explanation's reason totals: over the region, per municipality, per competency."""
+    region = ctx.view.region
+    totals = getattr(ctx.explanation, "totals", None)
+    label = {"municipality": dict(zip(region.municipalities.ids, region.municipalities.names)),
+             "competency": dict(zip(region.competencies.ids, region.competencies.names))}
+    rows = []
+    if totals is not None:
+        for r in totals.itertuples(index=False):
+            scope_id = "" if r.scope == "region" else str(r.scope_id)
+            name = region.name if r.scope == "region" else label.get(r.scope, {}).get(scope_id, scope_id)
+            rows.append((SCOPE_RU.get(r.scope, r.scope), scope_id, name,
+                         REASON_GROUP_RU.get(r.reason_group, r.reason_group), REASON_RU.get(r.reason, r.reason),
+                         r.reason, int(r.needs), float(r.need_left)))
+    columns = [Column("Охват", 15), Column("Код", 12), Column("Название", 34), Column("Группа причин", 26),
+               Column("Причина", 44), Column("Код причины", 18), Column("Непокрытых потребностей", 14, INTEGER),
+               Column("Не закрыто потребности", 14, NUMBER)]
+    return Sheet("Причины", columns, rows)
+
+
+def left_out_sheet(ctx: WorkbookContext) -> Sheet:
+    """The teachers with need and no assignment (engine.fairness.left_out_rows), names beside ids."""
+    region = ctx.view.region
+    left_out = ctx.extra.get("left_out")
+    school_name = dict(zip(region.schools.ids, region.schools.names))
+    municipality_name = dict(zip(region.municipalities.ids, region.municipalities.names))
+    rows = []
+    if left_out is not None:
+        for r in left_out.itertuples(index=False):
+            last = dt.date.fromisoformat(r.last_training_date) if r.last_training_date else None
+            rows.append((r.teacher_id, r.school_id, school_name.get(r.school_id, ""), r.municipality_id,
+                         municipality_name.get(r.municipality_id, ""), "да" if r.low_results else "нет",
+                         "да" if r.due else "нет", last, float(r.need), int(r.deficits),
+                         REASON_GROUP_RU.get(r.reason_group, r.reason_group), r.reason_text, r.reason, r.detail,
+                         r.all_reason_groups))
+    columns = [Column("Педагог (id)", 12), Column("Школа (id)", 10), Column("Школа", 34), Column("Муниципалитет (id)", 12),
+               Column("Муниципалитет", 24), Column("Школа с низкими результатами", 14),
+               Column("Срок повышения квалификации истёк", 14), Column("Последнее обучение", 13, DATE),
+               Column("Потребность", 12, NUMBER), Column("Дефицитов", 10, INTEGER), Column("Группа причин", 24),
+               Column("Причина", 44), Column("Код причины", 18), Column("Подробнее", 40), Column("Все причины", 24)]
+    return Sheet("Без маршрута", columns, rows)
+
+
+SHEETS: list[Callable[[WorkbookContext], Sheet]] = [
+    summary_sheet, routes_sheet, assignments_sheet, municipalities_sheet, resources_sheet, profiles_sheet,
+    reasons_sheet, left_out_sheet,
+]
+
+
+# ---- writing -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Formatted:
+    """A value with its own number format (the summary's rows differ in kind)."""
+
+    value: object
+    number_format: str | None
+
+
+HEADER_FONT = Font(name="Calibri", bold=True)  # the body's font (openpyxl's default)
+HEADER_FILL = PatternFill("solid", fgColor="DDE7F0")
+HEADER_ALIGN = Alignment(wrap_text=True, vertical="top")
+
+
+def write_workbook(ctx: WorkbookContext, path: str | Path,
+                   sheets: list[Callable[[WorkbookContext], Sheet]] | None = None) -> Path:
+    workbook = Workbook(write_only=True)
+    for make in sheets or SHEETS:
+        _write_sheet(workbook, make(ctx))
+    path = Path(path)
+    workbook.save(path)
+    return path
+
+
+def write_frames(frames: dict[str, pd.DataFrame], target) -> None:
+    """Frames as plain sheets, written as every sheet of plan.xlsx is (header, widths, frozen row,
+    filter): what engine.deadline times to know how fast this machine writes a workbook now.
+    `target`: a path or a binary file object."""
+    workbook = Workbook(write_only=True)
+    for title, frame in frames.items():
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        _write_sheet(workbook, Sheet(title, [Column(str(c)) for c in frame.columns], rows))
+    workbook.save(target)
+
+
+def _write_sheet(workbook: Workbook, sheet: Sheet) -> None:
+    ws = workbook.create_sheet(sheet.title)
+    for i, column in enumerate(sheet.columns, start=1):
+        ws.column_dimensions[get_column_letter(i)].width = column.width
+    ws.freeze_panes = sheet.freeze
+    ws.row_dimensions[1].height = 32  # two lines of a wrapped header
+    # Printed (or converted to PDF) landscape, at most two pages wide, the header row and first column
+    # on every page.
+    ws.page_setup.orientation = "landscape"
+    ws.page_setup.paperSize = Worksheet.PAPERSIZE_A4
+    ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = min(2, max(1, len(sheet.columns) // 8)), 0
+    ws.sheet_properties.pageSetUpPr.fitToPage = True
+    ws.print_title_rows = "1:1"
+    ws.print_title_cols = "A:A"
+    header = []
+    for column in sheet.columns:
+        cell = WriteOnlyCell(ws, value=column.header)
+        cell.font, cell.fill, cell.alignment = HEADER_FONT, HEADER_FILL, HEADER_ALIGN
+        header.append(cell)
+    ws.append(header)
+    formats = [c.number_format for c in sheet.columns]
+    n_rows = 0
+    for row in sheet.rows:
+        ws.append([_cell(ws, value, fmt) for value, fmt in zip(row, formats)])
+        n_rows += 1
+    last = get_column_letter(len(sheet.columns))
+    ws.auto_filter.ref = f"A1:{last}{n_rows + 1}"
+    if sheet.finish is not None:
+        sheet.finish(ws, n_rows)
+
+
+def _cell(ws, value, number_format: str | None):
+    if isinstance(value, _Formatted):
+        value, number_format = value.value, value.number_format
+    if isinstance(value, (np.integer,)):
+        value = int(value)
+    elif isinstance(value, (np.floating, float)):
+        value = float(value) if np.isfinite(value) else None
+    elif isinstance(value, pd.Timestamp):
+        value = value.date()
+    if number_format is None or value is None or value == "":
+        return value
+    cell = WriteOnlyCell(ws, value=value)
+    cell.number_format = number_format
+    return cell
+
+
+def _share(part: float, whole: float | None) -> float | None:
+    return float(part) / float(whole) if whole else None
+
+
+def _date(day_number: int) -> dt.date:
+    return dt.date.fromordinal(int(day_number))
