@@ -76,7 +76,7 @@ class Plan(Base):
     # what the job is: a plan, a re-plan of another plan (`job` names it and the changes), a sweep
     kind: Mapped[str] = mapped_column(String(16), default="plan", server_default="plan")
     job: Mapped[str | None] = mapped_column(Text, nullable=True)  # JSON: what a re-plan or sweep needs beyond params
-    params: Mapped[str] = mapped_column(Text)  # JSON, as validated (SPEC §3)
+    params: Mapped[str] = mapped_column(Text)  # JSON, as validated (docs/parameters.md)
     status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
     attempt: Mapped[int] = mapped_column(Integer, default=0)  # starts so far; guards every worker write
     owner: Mapped[str | None] = mapped_column(String(200), nullable=True)  # host:pid:token of the server solving it

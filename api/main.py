@@ -33,7 +33,7 @@ Individual professional development routes for school teachers (индивиду
 маршруты педагогов): mentors, internship sessions and programs, planned within capacities, dates,
 travel and budgets, with a proved optimality gap.
 
-1. `POST /v1/regions` with a bundle (`.zip` of the CSV folder or `.xlsx`, SPEC §2) → `region_id`
+1. `POST /v1/regions` with a bundle (`.zip` of the CSV folder or `.xlsx`, docs/bundle.md) → `region_id`
    (a bad bundle → 422 listing every problem: file, row, column, value).
 2. `POST /v1/plans` `{"region_id", "params"}` → `plan_id`; the plan is solved in the background.
 3. `GET /v1/plans/{plan_id}` until `status` is `done`; then `/summary`, `/assignments`
@@ -195,8 +195,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="marshrut", version="1", description=DESCRIPTION, lifespan=lifespan,
                   default_response_class=SafeJSONResponse,
-                  openapi_tags=[{"name": "regions", "description": "region bundles (SPEC §2)"},
-                                {"name": "plans", "description": "plans (SPEC §3-§6), solved in the background"},
+                  openapi_tags=[{"name": "regions", "description": "region bundles (docs/bundle.md)"},
+                                {"name": "plans", "description": "plans (docs/), solved in the background"},
                                 {"name": "service"}])
     app.state.settings = settings
     app.state.engine = engine

@@ -103,7 +103,7 @@ class PlanRequest(BaseModel):
     }]})
 
     region_id: str = Field(max_length=64, description="from POST /v1/regions")
-    params: Params = Field(default_factory=Params, description="plan parameters (SPEC §3); defaults if left out")
+    params: Params = Field(default_factory=Params, description="plan parameters (docs/parameters.md); defaults if left out")
 
 
 class PlanCreated(BaseModel):
@@ -118,7 +118,7 @@ class PlanCreated(BaseModel):
 
 class ProgressOut(BaseModel):
     elapsed: float | None = Field(None, description="seconds since the solve started")
-    objective: float | None = Field(None, description="objective of the best plan so far (SPEC §5)")
+    objective: float | None = Field(None, description="objective of the best plan so far (docs/rules.md)")
     bound: float | None = Field(None, description="proved upper bound on the objective")
     gap: float | None = Field(None, description="(bound - objective) / max(1, |bound|)")
     phase: str | None = Field(None, description="greedy, bound, cp-sat, lns:…, done")
@@ -197,7 +197,7 @@ class RouteOut(BaseModel):
     teacher_id: str
     cluster: int | None = None
     profile: str | None = None
-    need_total: float | None = Field(None, description="the teacher's need before the plan (SPEC §5)")
+    need_total: float | None = Field(None, description="the teacher's need before the plan (docs/rules.md)")
     need_covered: float | None = None
     need_after: float | None = None
     steps: list[RouteStep]

@@ -45,7 +45,7 @@ log = logging.getLogger("marshrut.api.worker")
 PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
               "explain_totals.csv")
 # time_limit_s is the planner's wall clock from the plan's acceptance (its created_at) to its files
-# stored (SPEC §3 v2): the solve gets what is left of it (engine.deadline). Past this a solver
+# stored (docs/parameters.md): the solve gets what is left of it (engine.deadline). Past this a solver
 # process is stuck and is stopped.
 GRACE_FACTOR, GRACE_SECONDS = 2.0, 120.0
 # Kept back from the solve for sending the files to the dispatcher and storing them in the database,

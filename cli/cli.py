@@ -117,7 +117,7 @@ def plan(
 
         plan_nation_command(bundle, out, params, time_limit, quiet, cluster)
         return
-    # The time limit is the planner's wall clock from here to the last file written (SPEC §3 v2):
+    # The time limit is the planner's wall clock from here to the last file written (docs/parameters.md):
     # the clock starts now, and the route search loads (or compiles) beside the reading of the bundle.
     from marshrut.engine.deadline import Deadline, warm_up_in_background
 

@@ -1,4 +1,4 @@
-"""Route documents over HTTP (SPEC §6 v2), and the Excel round trip.
+"""Route documents over HTTP (docs/plan-files.md), and the Excel round trip.
 
     GET  /v1/plans/{id}/documents/teachers/{teacher_id}[?format=pdf]   a teacher's route document
     GET  /v1/plans/{id}/documents/schools/{school_id}                  a school's package (.zip)

@@ -34,7 +34,7 @@ router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no plan (or teacher) with this id"}}
 NOT_READY = {409: {"model": ErrorResponse, "description": "the plan is not done (yet): see its status"}}
-CSV_DOC = {"description": "JSON, or with ?format=csv the CSV file of SPEC §6",
+CSV_DOC = {"description": "JSON, or with ?format=csv the CSV file of docs/plan-files.md",
            "content": {"text/csv": {"schema": {"type": "string"}}}}
 
 
@@ -223,7 +223,7 @@ def cancel_plan(plan_id: str, request: Request, session: SessionDep, access: Pla
 
 
 @router.get("/{plan_id}/summary", response_model=dict, dependencies=[Viewer],
-            responses={**ERRORS, **NOT_FOUND, **NOT_READY}, summary="summary.json (SPEC §6)")
+            responses={**ERRORS, **NOT_FOUND, **NOT_READY}, summary="summary.json (docs/plan-files.md)")
 def read_summary(plan_id: str, session: SessionDep) -> Response:
     plan = get_plan(session, plan_id)
     return Response(plan_file(session, plan, "summary.json"), media_type="application/json")

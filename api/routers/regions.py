@@ -83,7 +83,7 @@ def store_region(session, content: bytes, filename: str, name: str | None = None
                         413: {"model": ErrorResponse, "description": "upload or unpacked archive too large"},
                         422: {"model": ErrorResponse, "description": "the bundle has problems: all of them, listed"}})
 def upload_region(
-    file: Annotated[UploadFile, File(description="the bundle: a .zip of the CSV folder (SPEC §2) or an .xlsx "
+    file: Annotated[UploadFile, File(description="the bundle: a .zip of the CSV folder (docs/bundle.md) or an .xlsx "
                                                  "workbook with one sheet per file")],
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, access: PlannerAccess,
 ) -> RegionOut:

@@ -1,7 +1,7 @@
 """The planners' web page at `/` and the read endpoints it needs beyond the plan files.
 
 - `GET /` and `GET /web/{file}`: the page and its assets (api/web/, no CDN: everything is served here).
-- `GET /v1/template.xlsx`: an empty bundle workbook (SPEC §2), one sheet per file with an example row.
+- `GET /v1/template.xlsx`: an empty bundle workbook (docs/bundle.md), one sheet per file with an example row.
 - `GET /v1/regions/{region_id}/map`: municipalities with coordinates, roads, competencies' names.
 - `GET /v1/plans/{plan_id}/municipalities`: need, covered need, spending per municipality and the
   trips of the plan (teacher's municipality -> activity's municipality) for the map.
@@ -9,7 +9,7 @@
   before and after the plan (what the route closes).
 
 The region is parsed again from the stored bundle (cached for a few regions): the plan files keep
-only what SPEC §6 asks for.
+only what docs/plan-files.md asks for.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def asset(path: str) -> FileResponse:
 # the template workbook
 # ------------------------------------------------------------------------------------------------
 
-# SPEC §2, one example row per file; together they form a small valid region.
+# docs/bundle.md, one example row per file; together they form a small valid region.
 TEMPLATE: dict[str, tuple[tuple[str, ...], tuple]] = {
     "competencies": (("competency_id", "name", "group"),
                      ("fl_reading", "Читательская грамотность", "functional_literacy")),
@@ -132,7 +132,7 @@ def template_workbook() -> bytes:
 
 
 @router.get("/v1/template.xlsx", tags=["regions"], response_class=Response,
-            summary="A bundle workbook to fill in: one sheet per file of SPEC §2, each with an example row",
+            summary="A bundle workbook to fill in: one sheet per file of docs/bundle.md, each with an example row",
             responses={200: {"content": {XLSX: {"schema": {"type": "string", "format": "binary"}}}}})
 def template() -> Response:
     return attachment(template_workbook(), "marshrut-template.xlsx", XLSX)
@@ -362,7 +362,7 @@ FILE_TYPES = {"assignments.csv": "text/csv; charset=utf-8", "routes.csv": "text/
 
 @router.get("/v1/plans/{plan_id}/files/{name}", tags=["plans"], dependencies=[Viewer], response_class=Response,
             responses={**ERRORS, **PLAN_NOT_FOUND, **NOT_READY,
-                       200: {"description": "the file as written by `marshrut plan` (SPEC §6)"}},
+                       200: {"description": "the file as written by `marshrut plan` (docs/plan-files.md)"}},
             summary="A plan file for download: assignments.csv, routes.csv, clusters.csv, summary.json, plan.xlsx")
 def plan_download(plan_id: str, name: str, session: SessionDep) -> Response:
     if name not in FILE_TYPES:
