@@ -71,7 +71,7 @@ def view_plan_files(view: RegionalView, price_rub: np.ndarray, region_params: Pa
     summary.update(status=outcome.status, bound=outcome.bound, gap=outcome.gap, region_id=region_id,
                    nation=nation_name)
     return PlanFiles(assignments[ASSIGNMENT_COLUMNS], routes_frame(region_result, assignments), summary,
-                     clusters_frame(view.region, profiles))
+                     clusters_frame(view.region, profiles), region=view.region, params=region_params)
 
 
 def nation_summary(nation: NationData, result: NationResult, region_summaries: list[dict]) -> dict:

@@ -26,6 +26,7 @@ from .region import RegionData, date_of
 KIND_RU = {"mentor": "Наставничество", "internship": "Стажировка", "program": "Программа ДПП"}
 ROLE_RU = {False: "учитель", True: "руководитель"}
 VOUCHER_RU = "Сертификат (персонифицированное финансирование)"
+FEDERAL_RU = "Федеральные средства"
 FORMAT_RU = {"online": "онлайн", "offline": "очно", "remote": "дистанционно"}
 
 # Columns of PlanView.steps, in route order (by teacher, then date, kind, resource id).
@@ -111,7 +112,13 @@ def plan_view(region: RegionData, params: Params, assignments: pd.DataFrame,
     cover = np.zeros_like(need)
     np.add.at(cover, t, acts.weights[a])
     cover = np.minimum(1.0, cover)
-    steps = _steps_frame(region, acts, t, a, need, cover)
+    # Who pays and how much, as the plan's rows say where they say it (a nation's federal programs are
+    # programs of the region's catalogue but paid federally, not from the voucher).
+    stated = None
+    if {"funded_by", "cost_rub"} <= set(assignments.columns):
+        stated = (np.asarray(assignments["funded_by"], dtype=object).astype(str)[order],
+                  np.asarray(assignments["cost_rub"]).astype(np.int64)[order])
+    steps = _steps_frame(region, acts, t, a, need, cover, stated)
     return PlanView(region, params, acts, t, a, steps, need, cover)
 
 
@@ -135,7 +142,7 @@ def _check_rows(region: RegionData, acts: Activities, assignments: pd.DataFrame,
 
 
 def _steps_frame(region: RegionData, acts: Activities, t: np.ndarray, a: np.ndarray, need: np.ndarray,
-                 cover: np.ndarray) -> pd.DataFrame:
+                 cover: np.ndarray, stated: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     obj = lambda values: np.asarray(values, dtype=object)  # noqa: E731
     schools, municipalities = region.schools, region.municipalities
     school = region.teachers.school[t]
@@ -148,6 +155,10 @@ def _steps_frame(region: RegionData, acts: Activities, t: np.ndarray, a: np.ndar
     funded = np.where(kind == 2, "voucher", np.char.add("municipality:", obj(municipalities.ids)[municipality]
                                                         .astype(str)))
     fund = np.where(kind == 2, VOUCHER_RU, np.char.add("Бюджет: ", mun_names[municipality].astype(str)))
+    cost = acts.cost_rub[a].astype(np.int64)
+    if stated is not None:
+        funded, cost = stated[0], stated[1]
+        fund = np.where(funded == "federal", FEDERAL_RU, fund)
     comp_names = region.competencies.names
     addresses = ["; ".join(comp_names[c] for c in np.flatnonzero((acts.weights[ai] > 0) & (need[ti] > 0)))
                  for ti, ai in zip(t.tolist(), a.tolist())]
@@ -160,7 +171,7 @@ def _steps_frame(region: RegionData, acts: Activities, t: np.ndarray, a: np.ndar
         "resource_id": obj(acts.ids)[a], "name": obj(names)[a], "host": obj(hosts)[a],
         "registry_id": obj(registry)[a], "place": obj(places)[a], "format": obj(formats)[a],
         "start": [date_of(d) for d in acts.start[a]], "end": [date_of(d) for d in acts.end[a]],
-        "hours": [_number(h) for h in acts.hours[a]], "cost_rub": acts.cost_rub[a].astype(np.int64),
+        "hours": [_number(h) for h in acts.hours[a]], "cost_rub": cost,
         "funded_by": funded, "fund": fund, "addresses": addresses,
         "need_total": need.sum(axis=1)[t], "need_covered": (need * cover).sum(axis=1)[t],
     }, columns=STEP_COLUMNS)

@@ -145,6 +145,15 @@ def test_scarce_federal_rows_bind_and_are_kept(tmp_path):
     assert check_nation_plan(folder, {}, tmp_path / "out") == []
     assert summary["federal"]["sessions"][0]["used"] == 1
     assert summary["objective"] == pytest.approx(nation_exact_optimum(folder), abs=1e-6)
+    # The planner's workbook of the region that got the seat says it is paid federally, at its price.
+    import openpyxl
+
+    (row,) = [(path.parent, r) for path in (tmp_path / "out" / "regions").glob("*/assignments.csv")
+              for r in pd.read_csv(path, dtype=str).to_dict("records") if r["funded_by"] == "federal"]
+    sheet = openpyxl.load_workbook(row[0] / "plan.xlsx", read_only=True)["Назначения"]
+    cells = [r for r in sheet.iter_rows(values_only=True) if r[2] == row[1]["resource_id"]]
+    assert len(cells) == 1 and cells[0][10] == "Федеральные средства" and cells[0][11] == "federal"
+    assert cells[0][9] == 1000
 
 
 def test_pinned_federal_assignment_is_kept(nation_dir, tmp_path):
