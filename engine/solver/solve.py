@@ -130,8 +130,10 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     tracker = _Tracker(started, on_progress)
     # A nation's prices index the region's activities (and its code reads the solver's options in
     # those terms): priced solves go without pools.
+    # Options worth nothing alone are left out only without a floor for the left-out: under a floor
+    # such an option can be what reaches a teacher of the group (engine.solver.floor).
     inst = Instance.build(region, params, keep=keep, keep_bonus=keep_bonus, pool=activity_price is None,
-                          worthwhile=True, activity_price=activity_price)
+                          worthwhile=not params.min_reached_share.active(), activity_price=activity_price)
     _check_pinned_jointly(inst)
     stats: dict = {"options": inst.n_options, "teachers": len(region.teachers),
                    "pooled_activities": inst.pools.n_pooled if inst.pools else 0,
