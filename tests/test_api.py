@@ -19,7 +19,7 @@ import httpx
 import openpyxl
 import pandas as pd
 import pytest
-from api_server import Postgres, Server, folder_members, wait_for, zip_folder, zip_members
+from api_server import Server, folder_members, wait_for, zip_folder, zip_members
 from oracle import check_plan, objective, random_bundle
 
 BACKENDS = ["sqlite", "postgresql"]
@@ -33,16 +33,6 @@ SERVER_ENV = {"MARSHRUT_MAX_UPLOAD_BYTES": str(MAX_UPLOAD), "MARSHRUT_MAX_BODY_B
 # ------------------------------------------------------------------------------------------------
 # fixtures
 # ------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="session")
-def postgres():
-    cluster = Postgres()
-    try:
-        cluster.start()  # raises (the test errors, loudly) if PostgreSQL cannot start
-        yield cluster
-    finally:
-        cluster.stop()
-
 
 @pytest.fixture(scope="session")
 def small_bundle(tmp_path_factory) -> Path:

@@ -253,8 +253,6 @@ def test_altai_full_size(altai_full, tmp_path):
 
 
 def test_krasnodar_full_size_real_towns_and_krymsky_inside(tmp_path):
-    import csv
-
     frames, region = generate_frames("krasnodar-krai")
     z = _sizes(frames)
     assert 36000 <= z["teachers"] <= 40000 and 1150 <= z["schools"] <= 1250

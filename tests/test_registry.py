@@ -30,7 +30,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-from api_server import REPO, Postgres, Server, wait_for, zip_folder
+from api_server import REPO, Server, wait_for, zip_folder
 from registry_server import (READINGS, RegistryServer, export_from_bundle, export_zip, identity_mapping,
                              ledger_differences, registry_orders, registry_table, seed_registry, synthetic_export)
 from typer.testing import CliRunner
@@ -488,16 +488,6 @@ def test_a_4xx_stops_the_push_with_its_reason_and_the_next_push_resumes(region, 
 # ------------------------------------------------------------------------------------------------
 # the API, on PostgreSQL
 # ------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def postgres():
-    cluster = Postgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
-
 
 def _wait_push(http, plan_id: str, timeout: float = 120) -> dict:
     deadline = time.monotonic() + timeout

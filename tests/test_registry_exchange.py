@@ -35,7 +35,6 @@ import pytest
 from api_server import REPO
 from registry_server import (READINGS, RegistryServer, ledger_differences, registry_orders, registry_table,
                              seed_registry)
-from test_registry import postgres  # noqa: F401 (a fixture: the PostgreSQL cluster)
 from test_registry import ASSIGNMENT_COLUMNS, _read, imported_region, program_plan
 from typer.testing import CliRunner
 

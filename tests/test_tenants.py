@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from api_server import Postgres, Server, wait_for, zip_folder
+from api_server import Server, wait_for, zip_folder
 from oracle import random_bundle
 from sqlalchemy import create_engine, inspect, text
 
@@ -50,16 +50,6 @@ def exposed_address() -> tuple[str, dict]:
             except OSError:
                 continue
     return "127.0.0.2", {"MARSHRUT_REQUIRE_API_KEYS": "true"}
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    cluster = Postgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")
