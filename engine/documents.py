@@ -359,17 +359,14 @@ def write_documents(view: PlanView, out_dir: str | Path, *, pdf: bool = False,
     for school in schools:
         folder = out / documents.folder_name(school)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / documents.school_file(school)
-        path.write_bytes(documents.school_summary(school))
-        files.append(path)
-        for t in documents.teachers_of(school):
-            path = folder / documents.teacher_file(view.region.teachers.ids[t])
-            path.write_bytes(documents.teacher_document(t))
+        to_write = [(folder / documents.school_file(school), lambda: documents.school_summary(school))]
+        to_write += [(folder / documents.teacher_file(view.region.teachers.ids[t]),
+                     lambda t=t: documents.teacher_document(t)) for t in documents.teachers_of(school)]
+        for path, render in to_write:
+            path.write_bytes(render())
             files.append(path)
             if on_progress is not None:
                 on_progress("documents", len(files), total)
-        if on_progress is not None:
-            on_progress("documents", len(files), total)
     seconds = time.perf_counter() - started
     pdfs: list[Path] = []
     pdf_seconds = 0.0
