@@ -141,6 +141,10 @@ def _sweep_files(region, params, job: dict, previous: bytes | None, send, deadli
 
 
 DOCUMENTS_FILES = ("documents.zip", "summary.json")
+# A database value holds at most 1 GB (PostgreSQL's bytea, SQLite's default limit): a larger .zip
+# fails the job with this reason rather than the store. About 40 kB a .docx, 45 kB a .pdf
+# (krymsky-district): some 10,000 teachers with PDFs come near it.
+MAX_DOCUMENTS_ZIP_BYTES = 900_000_000
 
 
 def _documents_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
@@ -167,6 +171,13 @@ def _documents_files(region, params, job: dict, previous: bytes | None, send, de
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # .docx and .pdf are compressed already
             for path in sorted(written.files + written.pdfs):
                 archive.write(path, path.relative_to(tmp).as_posix())
+    if out.tell() > MAX_DOCUMENTS_ZIP_BYTES:
+        from marshrut.engine.problems import InputError, Problem
+
+        raise InputError([Problem("documents.zip", f"{out.tell() / 1e6:.0f} МБ: больше, чем хранит база; скачайте "
+                                                   "документы по муниципалитетам (too large to store: download them "
+                                                   "per municipality)", "too_large")],
+                         title="Документы региона не сохранены (the region's documents are too large)")
     summary = {"kind": "documents", "source_plan_id": job["source_plan_id"], "teachers": written.teachers,
                "schools": written.schools, "docx": len(written.files), "pdf": len(written.pdfs),
                "docx_seconds": round(written.seconds, 3), "pdf_seconds": round(written.pdf_seconds, 3)}

@@ -182,3 +182,25 @@ def test_limit_cancel_and_a_crash(served):
     assert done["status"] == "done" and done["attempt"] == 2, (done, server.log())
     with zipfile.ZipFile(io.BytesIO(http.get(f"/v1/plans/{job}/documents.zip").content)) as archive:
         assert sum(n.endswith(".pdf") for n in archive.namelist()) == done["summary"]["pdf"] == done["summary"]["docx"]
+
+
+def test_a_zip_too_large_to_store_fails_the_job_with_its_reason(bundle, tmp_path, monkeypatch):
+    """In the job's own function (the solver process's part): past the bound nothing is stored and
+    the job fails saying why; within it the progress goes through `send`."""
+    from marshrut.api import worker
+    from marshrut.engine import InputError, plan_region, write_plan
+    from marshrut.engine.bundle import load_bundle
+    from marshrut.engine.params import Params
+
+    region, params = load_bundle(bundle), Params(time_limit_s=5)
+    assignments = (write_plan(plan_region(region, params), tmp_path / "plan") / "assignments.csv").read_bytes()
+    job = {"source_plan_id": "p", "pdf": False}
+    sent = []
+    files = worker._documents_files(region, params, job, assignments, lambda _, phase: sent.append(phase), None)
+    size = len(files["documents.zip"])
+    total = len(zipfile.ZipFile(io.BytesIO(files["documents.zip"])).namelist())
+    assert sent[0] == f"documents 0/{total}" and sent[-1] == f"documents {total}/{total}"
+    monkeypatch.setattr(worker, "MAX_DOCUMENTS_ZIP_BYTES", size - 1)
+    with pytest.raises(InputError) as error:
+        worker._documents_files(region, params, job, assignments, lambda *_: None, None)
+    assert error.value.problems[0].code == "too_large" and "муниципалитетам" in error.value.problems[0].message
