@@ -140,7 +140,6 @@ def _sweep_files(region, params, job: dict, previous: bytes | None, send, deadli
             "summary.json": json.dumps(summary, ensure_ascii=False, default=_finite).encode("utf-8")}
 
 
-DOCUMENTS_FILES = ("documents.zip", "summary.json")
 # A database value holds at most 1 GB (PostgreSQL's bytea, SQLite's default limit): a larger .zip
 # fails the job with this reason rather than the store. About 40 kB a .docx, 45 kB a .pdf
 # (krymsky-district): some 10,000 teachers with PDFs come near it.

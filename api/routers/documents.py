@@ -103,11 +103,17 @@ def teacher_document(plan_id: str, teacher_id: str, session: SessionDep,
     return attachment(content, f"{name}.docx", DOCX)
 
 
-def _pdf(docx: bytes, name: str) -> bytes:
-    from marshrut.engine.office import convert_to_pdf, find_soffice
+def _require_soffice() -> None:
+    from marshrut.engine.office import find_soffice
 
     if find_soffice() is None:
         raise HTTPException(503, "PDF недоступен: на сервере не установлен LibreOffice (LibreOffice not installed)")
+
+
+def _pdf(docx: bytes, name: str) -> bytes:
+    from marshrut.engine.office import convert_to_pdf
+
+    _require_soffice()
     with tempfile.TemporaryDirectory(prefix="marshrut-pdf-") as tmp:
         source = Path(tmp) / f"{name}.docx"
         source.write_bytes(docx)
@@ -175,10 +181,7 @@ def queue_documents(plan_id: str, request: Request, response: Response, session:
         raise HTTPException(404, f"У задания вида {plan.kind} нет маршрутов (a {plan.kind} job has no routes)")
     plan_file(session, plan, "assignments.csv")  # 409 unless done
     if body.pdf:
-        from marshrut.engine.office import find_soffice
-
-        if find_soffice() is None:
-            raise HTTPException(503, "PDF недоступен: на сервере не установлен LibreOffice (LibreOffice not installed)")
+        _require_soffice()
     job = {"source_plan_id": plan.id, "pdf": body.pdf}
     new = Plan(region_id=plan.region_id, tenant=plan.tenant, kind="documents", job=dumps(job), params=plan.params,
                status="queued", attempt=0, created_at=utcnow())
