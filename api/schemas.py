@@ -134,8 +134,9 @@ class PlanOut(Timestamps):
 
     plan_id: str
     region_id: str
-    kind: Literal["plan", "replan", "sweep"] = Field("plan", description="a plan, a re-plan of another plan "
-                                                                        "(a plan too), or a sweep (what if)")
+    kind: Literal["plan", "replan", "sweep", "documents"] = Field(
+        "plan", description="a plan, a re-plan of another plan (a plan too), a sweep (what if), or the route "
+                            "documents of a plan")
     tenant: str = Field("default", description="whose it is")
     status: Status
     attempt: int = Field(description="times the solve was started (more than 1 after a server crash)")

@@ -140,7 +140,52 @@ def _sweep_files(region, params, job: dict, previous: bytes | None, send, deadli
             "summary.json": json.dumps(summary, ensure_ascii=False, default=_finite).encode("utf-8")}
 
 
-JOBS = {"plan": _plan_files, "replan": _replan_files, "sweep": _sweep_files}
+# A database value holds at most 1 GB (PostgreSQL's bytea, SQLite's default limit): a larger .zip
+# fails the job with this reason rather than the store. About 40 kB a .docx, 45 kB a .pdf
+# (krymsky-district): some 10,000 teachers with PDFs come near it.
+MAX_DOCUMENTS_ZIP_BYTES = 900_000_000
+
+
+def _documents_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
+    """Every route document of the source plan (its assignments.csv is `previous`), a folder per
+    school as `marshrut documents` writes them, as one .zip; PDFs beside them when the job asks."""
+    import io
+    import zipfile
+
+    import pandas as pd
+
+    from marshrut.engine.documents import write_documents
+    from marshrut.engine.plan_view import plan_view
+
+    if job["pdf"]:
+        from marshrut.engine.office import require_soffice
+
+        require_soffice()  # the job fails at once, saying why, rather than after writing every document
+    assignments = pd.read_csv(io.BytesIO(previous), dtype=str, keep_default_na=False)
+    view = plan_view(region, params, assignments)
+    with tempfile.TemporaryDirectory(prefix="marshrut-documents-") as tmp:
+        written = write_documents(view, tmp, pdf=job["pdf"],
+                                  on_progress=lambda phase, done, total: send(None, f"{phase} {done}/{total}"))
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # .docx and .pdf are compressed already
+            for path in sorted(written.files + written.pdfs):
+                archive.write(path, path.relative_to(tmp).as_posix())
+    if out.tell() > MAX_DOCUMENTS_ZIP_BYTES:
+        from marshrut.engine.problems import InputError, Problem
+
+        raise InputError([Problem("documents.zip", f"{out.tell() / 1e6:.0f} МБ: больше, чем хранит база; скачайте "
+                                                   "документы по муниципалитетам (too large to store: download them "
+                                                   "per municipality)", "too_large")],
+                         title="Документы региона не сохранены (the region's documents are too large)")
+    summary = {"kind": "documents", "source_plan_id": job["source_plan_id"], "teachers": written.teachers,
+               "schools": written.schools, "docx": len(written.files), "pdf": len(written.pdfs),
+               "docx_seconds": round(written.seconds, 3), "pdf_seconds": round(written.pdf_seconds, 3)}
+    return {"documents.zip": out.getvalue(), "summary.json": json.dumps(summary, ensure_ascii=False).encode("utf-8")}
+
+
+JOBS = {"plan": _plan_files, "replan": _replan_files, "sweep": _sweep_files, "documents": _documents_files}
+# jobs that start from another plan's assignments.csv: the job's key naming that plan
+FROM_ASSIGNMENTS = {"replan": "previous_plan_id", "documents": "source_plan_id"}
 
 
 def solve_in_child(conn: Connection, content: bytes, filename: str, params_json: str, nice: int,
@@ -333,20 +378,22 @@ class Dispatcher:
                                      .where(Region.id == candidate.region_id)).first()
             job = json.loads(candidate.job or "{}")
             previous = session.scalar(select(PlanFile.content).where(
-                PlanFile.plan_id == job["previous_plan_id"], PlanFile.name == "assignments.csv")) \
-                if candidate.kind == "replan" else None
+                PlanFile.plan_id == job[FROM_ASSIGNMENTS[candidate.kind]], PlanFile.name == "assignments.csv")) \
+                if candidate.kind in FROM_ASSIGNMENTS else None
         attempt = candidate.attempt + 1
         if region is None:  # deleted meanwhile
             self._finish_failed(candidate.id, attempt, {"title": "регион удалён (region deleted)", "total": 0,
                                                         "shown": 0, "problems": []})
             return True
-        if candidate.kind == "replan" and previous is None:
-            self._finish_failed(candidate.id, attempt, {"title": "исходный план удалён (the plan to re-plan was "
-                                                                 "deleted)", "total": 0, "shown": 0, "problems": []})
+        if candidate.kind in FROM_ASSIGNMENTS and previous is None:
+            self._finish_failed(candidate.id, attempt, {"title": "исходный план удалён (the job's plan was deleted)",
+                                                        "total": 0, "shown": 0, "problems": []})
             return True
         params = json.loads(candidate.params)
         # a sweep solves once per factor
         limit = float(params.get("time_limit_s", 60)) * max(1, len(job.get("factors", ())))
+        if candidate.kind == "documents":  # writing, not solving: the plan's time limit says nothing of it
+            limit = self.settings.max_time_limit_s
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=solve_in_child, name=f"marshrut-plan-{candidate.id[:8]}", daemon=True,

@@ -20,6 +20,7 @@ import struct
 import time
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -329,9 +330,17 @@ class DocumentSet:
         return out.getvalue()
 
 
+# PDFs per LibreOffice call when progress is reported: a chunk's conversion is what a cancelled job
+# leaves running (its soffice is not the job's process), and a call's start-up costs a few seconds.
+PDF_CHUNK = 200
+
+
 def write_documents(view: PlanView, out_dir: str | Path, *, pdf: bool = False,
-                    route_template: str | Path | None = None, school_template: str | Path | None = None) -> Documents:
-    """Every teacher's route document and every school's summary into OUT/<school>/; PDFs with `pdf`."""
+                    route_template: str | Path | None = None, school_template: str | Path | None = None,
+                    on_progress: Callable[[str, int, int], None] | None = None) -> Documents:
+    """Every teacher's route document and every school's summary into OUT/<school>/; PDFs with `pdf`.
+    `on_progress(phase, done, total)` is told of each document written ("documents") and of each
+    chunk of PDFs made ("pdf")."""
     started = time.perf_counter()
     if pdf:
         from .office import require_soffice
@@ -344,16 +353,20 @@ def write_documents(view: PlanView, out_dir: str | Path, *, pdf: bool = False,
     if schools:  # a template's unknown field is reported before any folder is made
         documents.school_summary(schools[0])
         documents.teacher_document(documents.teachers_of(schools[0])[0])
+    total = len(schools) + len(documents.teachers())
+    if on_progress is not None:
+        on_progress("documents", 0, total)
     for school in schools:
         folder = out / documents.folder_name(school)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / documents.school_file(school)
-        path.write_bytes(documents.school_summary(school))
-        files.append(path)
-        for t in documents.teachers_of(school):
-            path = folder / documents.teacher_file(view.region.teachers.ids[t])
-            path.write_bytes(documents.teacher_document(t))
+        to_write = [(folder / documents.school_file(school), lambda: documents.school_summary(school))]
+        to_write += [(folder / documents.teacher_file(view.region.teachers.ids[t]),
+                     lambda t=t: documents.teacher_document(t)) for t in documents.teachers_of(school)]
+        for path, render in to_write:
+            path.write_bytes(render())
             files.append(path)
+            if on_progress is not None:
+                on_progress("documents", len(files), total)
     seconds = time.perf_counter() - started
     pdfs: list[Path] = []
     pdf_seconds = 0.0
@@ -361,6 +374,12 @@ def write_documents(view: PlanView, out_dir: str | Path, *, pdf: bool = False,
         from .office import convert_to_pdf
 
         started = time.perf_counter()
-        pdfs = convert_to_pdf(files)
+        chunk = len(files) if on_progress is None else PDF_CHUNK
+        for first in range(0, len(files), max(1, chunk)):
+            if on_progress is not None:
+                on_progress("pdf", len(pdfs), len(files))
+            pdfs += convert_to_pdf(files[first:first + chunk])
+        if on_progress is not None:
+            on_progress("pdf", len(pdfs), len(files))
         pdf_seconds = time.perf_counter() - started
     return Documents(out, len(documents.teachers()), len(schools), files, pdfs, seconds, pdf_seconds)

@@ -238,6 +238,18 @@ def test_route_documents_per_school_with_summary(planned, tmp_path):
         assert all(t in text for t in mine) and "Расходы" in text
 
 
+def test_progress_counts_every_document_written(planned, tmp_path):
+    _, region, params, folder = planned
+    view = plan_view(region, params, _assignments(folder))
+    told = []
+    written = write_documents(view, tmp_path / "docs", on_progress=lambda *phase: told.append(phase))
+    total = len(written.files)
+    assert told[0] == ("documents", 0, total) and told[-1] == ("documents", total, total)
+    counts = [done for _, done, _ in told]
+    assert counts == sorted(counts) and {phase for phase, _, whole in told} == {"documents"}
+    assert set(range(total + 1)) <= set(counts)  # each document is told of
+
+
 def test_a_teacher_without_details_is_named_by_id_only(planned):
     _, region, params, folder = planned
     view = plan_view(region, params, _assignments(folder))

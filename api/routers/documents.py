@@ -3,10 +3,14 @@
     GET  /v1/plans/{id}/documents/teachers/{teacher_id}[?format=pdf]   a teacher's route document
     GET  /v1/plans/{id}/documents/schools/{school_id}                  a school's package (.zip)
     GET  /v1/plans/{id}/documents/municipalities/{municipality_id}     every school of a municipality (.zip)
+    POST /v1/plans/{id}/documents                                      every document of the region: a job
+    GET  /v1/plans/{job_id}/documents.zip                              the finished job's .zip
     POST /v1/plans/{id}/decisions                                      plan.xlsx back with «Решение» marks
 
 Documents are rendered from the stored plan and its region's bundle with the default templates
-(engine/documents.py), on request; the last few plans' compiled templates and views are kept.
+(engine/documents.py), on request; the last few plans' compiled templates and views are kept. A whole
+region's documents (thousands of them, PDFs at seconds each) are a job in the plans' queue instead
+(kind `documents`, api/worker.py), like re-plans and sweeps.
 """
 
 from __future__ import annotations
@@ -22,14 +26,15 @@ from typing import Annotated, Literal
 
 import pandas as pd
 from fastapi import APIRouter, File, HTTPException, Request, Response, UploadFile
+from pydantic import BaseModel, ConfigDict, Field
 
-from ..db import Plan
+from ..db import Plan, dumps, loads, utcnow
 from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
 from ..erase import register_eraser
 from ..responses import attachment
 from ..schemas import ErrorResponse
-from .explain import JobCreated, _params, load_region, queue_replan
-from .plans import NOT_FOUND, NOT_READY, audit_export, get_plan, plan_file
+from .explain import JobCreated, _finished_job, _params, load_region, queue_replan
+from .plans import NOT_FOUND, NOT_READY, audit_export, get_plan, plan_file, queue_job
 from .regions import ERRORS
 
 router = APIRouter(prefix="/v1/plans", tags=["documents"])
@@ -98,11 +103,17 @@ def teacher_document(plan_id: str, teacher_id: str, session: SessionDep,
     return attachment(content, f"{name}.docx", DOCX)
 
 
-def _pdf(docx: bytes, name: str) -> bytes:
-    from marshrut.engine.office import convert_to_pdf, find_soffice
+def _require_soffice() -> None:
+    from marshrut.engine.office import find_soffice
 
     if find_soffice() is None:
         raise HTTPException(503, "PDF недоступен: на сервере не установлен LibreOffice (LibreOffice not installed)")
+
+
+def _pdf(docx: bytes, name: str) -> bytes:
+    from marshrut.engine.office import convert_to_pdf
+
+    _require_soffice()
     with tempfile.TemporaryDirectory(prefix="marshrut-pdf-") as tmp:
         source = Path(tmp) / f"{name}.docx"
         source.write_bytes(docx)
@@ -146,6 +157,52 @@ def municipality_package(plan_id: str, municipality_id: str, session: SessionDep
                 for info in package.infolist():
                     archive.writestr(info, package.read(info))
     return attachment(out.getvalue(), f"documents-{_ascii(municipality_id)}-{plan.id[:8]}.zip", ZIP)
+
+
+class DocumentsRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"pdf": False}]})
+    pdf: bool = Field(False, description="also a .pdf beside each .docx (LibreOffice on the server; seconds each)")
+
+
+@router.post("/{plan_id}/documents", status_code=202, response_model=JobCreated,
+             responses={**ERRORS, **NOT_FOUND, **NOT_READY,
+                        429: {"model": ErrorResponse, "description": "the tenant has its limit of jobs queued"},
+                        503: {"model": ErrorResponse, "description": "PDF asked, but LibreOffice is not installed"}},
+             summary="Every route document of the plan's region (.zip, a folder per school): queued")
+def queue_documents(plan_id: str, request: Request, response: Response, session: SessionDep, access: PlannerAccess,
+                    body: DocumentsRequest | None = None) -> JobCreated:
+    """Each teacher's route document and each school's summary, in a folder per school as
+    `marshrut documents` writes them, written as one job in the queue (progress `documents i/n`, then
+    `pdf i/n`; cancel with `DELETE /v1/plans/{plan_id}` of the job; survives a restart). Follow
+    `GET /v1/plans/{plan_id}` of the job, then download `GET /v1/plans/{plan_id}/documents.zip`."""
+    body = body or DocumentsRequest()
+    plan = get_plan(session, plan_id)
+    if plan.kind not in ("plan", "replan"):
+        raise HTTPException(404, f"У задания вида {plan.kind} нет маршрутов (a {plan.kind} job has no routes)")
+    plan_file(session, plan, "assignments.csv")  # 409 unless done
+    if body.pdf:
+        _require_soffice()
+    job = {"source_plan_id": plan.id, "pdf": body.pdf}
+    new = Plan(region_id=plan.region_id, tenant=plan.tenant, kind="documents", job=dumps(job), params=plan.params,
+               status="queued", attempt=0, created_at=utcnow())
+    queue_job(request, session, access, new, "plan.documents", job)
+    response.headers["Location"] = str(request.url_for("read_plan", plan_id=new.id))
+    return JobCreated(plan_id=new.id, kind="documents", status="queued", region_id=plan.region_id,
+                      previous_plan_id=plan.id)
+
+
+@router.get("/{plan_id}/documents.zip", dependencies=[Viewer], response_class=Response,
+            responses={**ERRORS, **NOT_FOUND, **NOT_READY,
+                       200: {"description": "a .zip with a folder per school: its summary and every route document "
+                                            "of its teachers (.docx, and .pdf if the job asked)",
+                             "content": {ZIP: BINARY}}},
+            summary="A finished documents job: every route document of the region (.zip)")
+def read_documents_zip(plan_id: str, session: SessionDep) -> Response:
+    plan = _finished_job(session, plan_id, "documents")
+    content = plan_file(session, plan, "documents.zip")
+    job = loads(plan.job)
+    audit_export(session, plan, "documents", source_plan_id=job["source_plan_id"], pdf=job["pdf"])
+    return attachment(content, f"documents-{job['source_plan_id'][:8]}-{plan.id[:8]}.zip", ZIP)
 
 
 @router.post("/{plan_id}/decisions", status_code=202, response_model=JobCreated,

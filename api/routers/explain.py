@@ -73,7 +73,7 @@ class ReplanRequest(BaseModel):
 
 class JobCreated(BaseModel):
     plan_id: str = Field(description="the job: follow it with GET /v1/plans/{plan_id}")
-    kind: Literal["replan", "sweep"]
+    kind: Literal["replan", "sweep", "documents"]
     status: Literal["queued"] = "queued"
     region_id: str
     previous_plan_id: str = Field(description="the plan it starts from")

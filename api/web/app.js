@@ -608,7 +608,7 @@ async function refreshPlans() {
   if (!state.region) return;
   let plans = [];
   try { plans = await api(`/v1/plans?region_id=${state.region.region_id}&limit=50`); } catch (error) { return; }
-  plans = plans.filter((plan) => plan.kind !== "sweep");  // a sweep has no assignments to open
+  plans = plans.filter((plan) => plan.kind !== "sweep" && plan.kind !== "documents");  // no assignments to open
   const box = $("#plans-list");
   box.hidden = plans.length === 0;
   const tbody = clear($("#plans-table tbody"));
