@@ -14,7 +14,7 @@ import zipfile
 import docx
 import pandas as pd
 import pytest
-from api_server import Postgres, Server, wait_for, zip_folder
+from api_server import Server, wait_for, zip_folder
 from oracle import random_bundle
 
 ADMIN, PLANNER, VIEWER, SOUTH = "docs-admin", "docs-north-planner", "docs-north-viewer", "docs-south-planner"
@@ -26,16 +26,6 @@ SERVER_ENV = {"MARSHRUT_API_KEYS": f"{ADMIN}:admin,{PLANNER}:planner:north,{VIEW
 
 def key(name: str) -> dict:
     return {"X-API-Key": name}
-
-
-@pytest.fixture(scope="module")
-def postgres():
-    cluster = Postgres()
-    try:
-        cluster.start()
-        yield cluster
-    finally:
-        cluster.stop()
 
 
 @pytest.fixture(scope="module")
