@@ -7,7 +7,7 @@ For each preset (generated, seed 0): `marshrut plan BUNDLE --time-limit T` under
 seconds from the command's start to the last plan file written (what SPEC §3 counts), and then
 `marshrut sweep BUNDLE --budget 0.5x..2x --points 7 --time-limit T` the same way: its wall clock
 against the plan's measured in the same run, and whether the curve is monotone. Prints a markdown
-table (and writes it to OUT/wall_clock.md).
+table (and writes it to benchmarks/results/wall_clock.md; the bundles and plans stay in --out).
 """
 
 from __future__ import annotations
@@ -40,15 +40,20 @@ def timed(command: list[str], log: Path) -> dict:
             "status": run.returncode}
 
 
+# The kept result, beside the other benchmarks' tables; the bundles and plans stay in the work folder.
+TABLE = Path(__file__).resolve().parent / "results" / "wall_clock.md"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--presets", nargs="+", default=["krymsky-district", "altai-krai"])
     ap.add_argument("--time-limit", type=float, default=60.0)
-    ap.add_argument("--out", default="benchmarks/results/wall-clock")
+    ap.add_argument("--out", default="benchmarks/results/wall-clock",
+                    help="work folder for the bundles and plans (not kept in the repository)")
     ap.add_argument("--no-sweep", action="store_true")
     ap.add_argument("--readme", action="store_true",
                     help="write the table into benchmarks/README.md (section wall-clock)")
-    ap.add_argument("--replot", action="store_true", help="only write OUT/wall_clock.md into the README")
+    ap.add_argument("--replot", action="store_true", help="only write results/wall_clock.md into the README")
     args = ap.parse_args(argv)
     from marshrut.datasets.generator import generate_bundle
 
@@ -94,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     command = "python -m marshrut.benchmarks.wall_clock --presets " + " ".join(args.presets) + \
         f" --time-limit {args.time_limit:g}" + (" --no-sweep" if args.no_sweep else "")
     text += f"Command: `{command}`.\n"
-    (out / "wall_clock.md").write_text(text, encoding="utf-8")
+    TABLE.write_text(text, encoding="utf-8")
     print(text)
     if args.readme:
         _to_readme(out, args)
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 def _to_readme(out: Path, args) -> None:
     from marshrut.benchmarks.run import update_readme
 
-    update_readme({"wall-clock": (out / "wall_clock.md").read_text(encoding="utf-8")})
+    update_readme({"wall-clock": TABLE.read_text(encoding="utf-8")})
 
 
 if __name__ == "__main__":  # pragma: no cover
