@@ -26,6 +26,7 @@ import numpy as np
 from marshrut.datasets.generator import apportion
 from marshrut.engine.nation import NationData, load_nation, nation_params, regional_view
 from marshrut.engine.solver import solve
+from marshrut.engine.solver.bound import relative_gap
 
 
 def split_by_population(nation: NationData) -> tuple[np.ndarray, np.ndarray]:
@@ -154,7 +155,7 @@ def full_size_pricing(region_indices: list[int], time_limit: float, scale_nation
         started = time.perf_counter()
         pricing = pricer.price(FederalPrices.zero(len(federal.session_ids), 1), time_limit)
         seconds = time.perf_counter() - started
-        gap = (pricing.bound - pricing.columns[0].value) / max(1.0, abs(pricing.bound))  # at prices 0
+        gap = relative_gap(pricing.columns[0].value, pricing.bound)  # at prices 0
         out.append({"region": table.iloc[i]["name"], "teachers": len(region.teachers), "seconds": round(seconds, 1),
                     "gap": gap, "status": pricing.status})
         print(out[-1], flush=True)

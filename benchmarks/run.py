@@ -195,8 +195,10 @@ def checked_row(oracle, index, bundle_name: str, solver: str, info: dict, run_di
             row["note"] = (row["note"] + "; " if row["note"] else "") + \
                 f"solver claimed objective {own:.6f}, the oracle recomputes {objective:.6f}"
     if row["bound"] is not None and row["objective"] is not None:
+        from marshrut.engine.solver.bound import relative_gap
+
         b = row["bound"]
-        row["gap"] = max(0.0, (b - row["objective"]) / max(1.0, abs(b)))
+        row["gap"] = max(0.0, relative_gap(row["objective"], b))
     return row
 
 

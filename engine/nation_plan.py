@@ -23,6 +23,7 @@ from .nation_solve import Column, NationResult
 from .plan import ASSIGNMENT_COLUMNS, PlanFiles, _json_safe, assignments_frame, clusters_frame, deficit_profiles, \
     routes_frame, summary_dict, write_plan
 from .solver.instance import Instance
+from .solver.bound import relative_gap
 from .solver.solve import Result
 
 
@@ -85,7 +86,7 @@ def nation_summary(nation: NationData, result: NationResult, region_summaries: l
         "status": result.status,
         "objective": objective,
         "bound": bound,
-        "gap": max(0.0, (bound - objective) / max(1.0, abs(bound))),
+        "gap": max(0.0, relative_gap(objective, bound)),
         "solve_seconds": round(result.solve_seconds, 3),
         "nation": nation.name,
         "period": [nation.period_start.isoformat(), nation.period_end.isoformat()],

@@ -34,11 +34,11 @@ import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 from scipy.sparse import csr_matrix
 
-from .nation import NationData, NationParams, RegionalView, regional_view
-from .options import PROGRAM
+from .nation import NationData, NationParams, regional_view
 from .params import Params
 from .problems import InputError, Problem
 from .region import RegionData
+from .solver.bound import relative_gap
 
 SMOOTHING = 0.5  # weight of the best-bound prices in the next round's prices (Wentges)
 # The rounds stop once the best bound and the best plan have not moved by this (relative) for
@@ -172,7 +172,7 @@ class NationResult:
 
     @property
     def gap(self) -> float:
-        return max(0.0, (self.bound - self.objective) / max(1.0, abs(self.bound)))
+        return max(0.0, relative_gap(self.objective, self.bound))
 
 
 class PricingBackend:
@@ -383,7 +383,7 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
                        "master_lp": lp_value, "best_objective": best_value, "columns": len(master.columns),
                        "seconds": round(time.perf_counter() - started, 3)})
         report("round")
-        if best_plan is not None and (best_bound - best_value) / max(1.0, abs(best_bound)) <= \
+        if best_plan is not None and relative_gap(best_value, best_bound) <= \
                 max(OPTIMAL_TOLERANCE, params.params.model_dump().get("gap_limit", 0.0) or 0.0):
             break
         # A round is not cut short (each region gets its minimum), so none starts without the time of the last.
@@ -401,7 +401,7 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
                                             "федеральный бюджет", "pinned_breaks_rule")],
                          title="Ошибки в закреплённых назначениях")
     best_bound = max(best_bound, best_value)
-    gap = (best_bound - best_value) / max(1.0, abs(best_bound))
+    gap = relative_gap(best_value, best_bound)
     status = "OPTIMAL" if gap <= OPTIMAL_TOLERANCE else "FEASIBLE"
     report("done")
     return NationResult(status, best_value, best_bound, time.perf_counter() - started, best_plan, rounds, history)

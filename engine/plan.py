@@ -20,6 +20,7 @@ from .options import INTERNSHIP, MENTOR
 from .params import KINDS, Params
 from .region import RegionData, date_of
 from .solver.solve import Result
+from .solver.bound import relative_gap
 
 ASSIGNMENT_COLUMNS = ["teacher_id", "kind", "resource_id", "start", "end", "hours", "cost_rub", "funded_by"]
 
@@ -149,7 +150,7 @@ def summary_dict(result: Result, assignments: pd.DataFrame, profiles: Profiles |
         "status": result.status,
         "objective": objective,
         "bound": bound,
-        "gap": max(0.0, (bound - objective) / max(1.0, abs(bound))),
+        "gap": max(0.0, relative_gap(objective, bound)),
         "solve_seconds": round(result.solve_seconds, 3),
         "region": region.name,
         "period": [region.period_start.isoformat(), region.period_end.isoformat()],

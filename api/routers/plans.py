@@ -12,6 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import undefer
 
+from marshrut.engine.solver.bound import relative_gap
+
 from ..access import Access, access_of, scoped
 from ..db import ACTIVE, Plan, PlanFile, Region, dumps, loads, utcnow
 from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
@@ -120,7 +122,7 @@ def plan_out(plan: Plan, *, summary: bool = True) -> PlanOut:
             progress["elapsed"] = max(progress.get("elapsed") or 0.0, (utcnow() - plan.started_at).total_seconds())
         objective, bound = progress.get("objective"), progress.get("bound")
         if objective is not None and bound is not None:
-            progress["gap"] = max(0.0, (bound - objective) / max(1.0, abs(bound)))
+            progress["gap"] = max(0.0, relative_gap(objective, bound))
         progress = ProgressOut(**{k: v for k, v in progress.items() if k in ProgressOut.model_fields})
     error = loads(plan.error)
     if error is not None:

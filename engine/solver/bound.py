@@ -24,6 +24,12 @@ from scipy.optimize import linprog
 from .instance import Instance
 from .linear import LinearModel, build_linear
 
+
+def relative_gap(objective: float, bound: float) -> float:
+    """How far from optimal a plan can be, proved: (bound - objective) / max(1, |bound|)
+    (summary.json's `gap`, docs/plan-files.md)."""
+    return (bound - objective) / max(1.0, abs(bound))
+
 _CHUNK = 200_000
 
 

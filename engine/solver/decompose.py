@@ -29,6 +29,7 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from .bound import relative_gap
 from .greedy import Residuals
 from .instance import Instance
 from .master import WarmMaster
@@ -390,7 +391,7 @@ class Decomposition:
             # Converged: the bound is the master's value but for the search tolerance. (The smoothed
             # master's value only estimates the LP's: there convergence means switching to the LP.)
             slack = TOLERANCE * float(self.inst.need.sum()) + 1e-6 * max(1.0, abs(master))
-            if (self.best_bound - incumbent) / max(1.0, abs(self.best_bound)) <= gap_limit:
+            if relative_gap(incumbent, self.best_bound) <= gap_limit:
                 break  # the plan at hand is proved good enough
             if new == 0 or self.best_bound - master <= slack:
                 if not smooth:

@@ -32,6 +32,7 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 
 from ..needs import training_due
 from ..rules import PlanArrays, violations
+from .bound import relative_gap
 from .greedy import Residuals, greedy
 from .instance import Instance
 from .linear import build_linear
@@ -108,7 +109,7 @@ def meet_floor(result, deadline: float, on_progress=None):
     objective = inst.objective(chosen)
     short = shortfalls(groups, reached(inst, chosen))
     bound = max(bound, objective)
-    proved = (bound - objective) / max(1.0, abs(bound)) <= OPTIMAL_TOLERANCE
+    proved = relative_gap(objective, bound) <= OPTIMAL_TOLERANCE
     is_reached = reached(inst, chosen)
     has_option = np.diff(inst.options.first) > 0
     report = {

@@ -32,7 +32,7 @@ from ..params import Params
 from ..problems import InputError, Problem
 from ..region import RegionData
 from ..rules import PlanArrays, violations
-from .bound import lp_bound
+from .bound import lp_bound, relative_gap
 from .decompose import Decomposition, Duals
 from .routes import warm_up
 from .greedy import Residuals, greedy
@@ -77,7 +77,7 @@ class Result:
 
     @property
     def gap(self) -> float:
-        return max(0.0, (self.bound - self.objective) / max(1.0, abs(self.bound)))
+        return max(0.0, relative_gap(self.objective, self.bound))
 
     @property
     def plan(self) -> PlanArrays:
@@ -281,7 +281,7 @@ def _repaired(inst: Instance, chosen: np.ndarray) -> np.ndarray:
 
 
 def _proved(objective: float, bound: float, tolerance: float = OPTIMAL_TOLERANCE) -> bool:
-    return (bound - objective) / max(1.0, abs(bound)) <= tolerance
+    return relative_gap(objective, bound) <= tolerance
 
 
 def _settled(objective: float, bound: float, params: Params) -> bool:
