@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -56,6 +56,12 @@ def print_problems(error: InputError) -> None:
         errors.print(f"… и ещё {error.total - len(shown)} (and {error.total - len(shown)} more)")
 
 
+def fail(error: InputError) -> NoReturn:
+    """Bad input ends a command one way: every problem listed, then exit status 2."""
+    print_problems(error)
+    raise typer.Exit(2) from None
+
+
 def _print_problem_table(error: InputError, shown) -> None:
     table = Table(title=f"{error.title}: {error.total}", show_lines=False, title_justify="left")
     for column in ("файл / file", "строка / row", "столбец / column", "значение / value", "что не так / problem"):
@@ -87,8 +93,7 @@ def validate(bundle: Annotated[Path, typer.Argument(help="Folder of CSV files, .
     try:
         region, seconds = _load(bundle)
     except InputError as error:
-        print_problems(error)
-        raise typer.Exit(2) from None
+        fail(error)
     counts = region.counts()
     console.print(f"[green]Набор данных корректен[/green] (bundle is valid, read in {seconds:.2f} s): "
                   f"{region.name}, педагогов {number(counts['teachers'], 0)}, школ {number(counts['schools'], 0)}, "
@@ -150,8 +155,7 @@ def plan(
         files.summary["bundle"] = str(bundle.resolve())  # lets `marshrut replan PLAN` find the region
         folder = write_plan(files, out)
     except InputError as error:
-        print_problems(error)
-        raise typer.Exit(2) from None
+        fail(error)
     print_report(files.summary, folder)
     console.print(f"Время от запуска до записи плана / wall clock: {number(deadline.elapsed(), 1)} с "
                   f"(лимит {number(deadline.limit_s, 0)} с)")

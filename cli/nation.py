@@ -10,7 +10,7 @@ from rich.table import Table
 
 from marshrut.engine.problems import InputError
 
-from .cli import console, errors, number, print_problems, rub
+from .cli import console, errors, fail, number, rub
 
 
 def validate_nation_command(bundle: Path) -> None:
@@ -20,8 +20,7 @@ def validate_nation_command(bundle: Path) -> None:
     try:
         nation = load_nation(bundle)
     except InputError as error:
-        print_problems(error)
-        raise typer.Exit(2) from None
+        fail(error)
     counts = nation.counts()
     console.print(f"[green]Набор данных страны корректен[/green] (nation is valid, read in "
                   f"{time.perf_counter() - started:.1f} s): {nation.name}, регионов {counts['regions']}, педагогов "
@@ -42,8 +41,7 @@ def plan_nation_command(bundle: Path, out: Path, params_file: Path | None, time_
             params = type(params)(params.params.model_copy(update={"time_limit_s": time_limit}), params.pinned,
                                   params.forbidden)
     except InputError as error:
-        print_problems(error)
-        raise typer.Exit(2) from None
+        fail(error)
     counts = nation.counts()
     console.print(f"Страна «{nation.name}»: регионов {counts['regions']}, педагогов {number(counts['teachers'], 0)}, "
                   f"федеральных сессий {counts['federal_sessions']} (мест {number(counts['federal_seats'], 0)}), "
@@ -76,8 +74,7 @@ def plan_nation_command(bundle: Path, out: Path, params_file: Path | None, time_
             summary = plan_nation(nation, params, out, address=cluster, distributed=distributed,
                                   deadline=started + params.params.time_limit_s, on_progress=show)
         except InputError as error:
-            print_problems(error)
-            raise typer.Exit(2) from None
+            fail(error)
     table = Table(show_header=False, title="План страны / nation's plan", title_justify="left")
     table.add_column()
     table.add_column(justify="right")

@@ -47,10 +47,9 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the report as JS
 
 
 def _fail(error: InputError) -> None:
-    from .cli import print_problems
+    from .cli import fail  # not at the top: the main CLI imports this module
 
-    print_problems(error)
-    raise typer.Exit(2)
+    fail(error)
 
 
 def _rub(value: int) -> str:

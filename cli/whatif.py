@@ -29,8 +29,7 @@ def _cli():
 
 
 def _fail(error: InputError) -> None:
-    _cli().print_problems(error)
-    raise typer.Exit(2)
+    _cli().fail(error)
 
 
 def _bundle_of(plan_dir: Path, bundle: Optional[Path]) -> Path:
