@@ -86,11 +86,10 @@ SWEEP_FILES = ("sweep.csv", "sweep.png", "summary.json")
 
 def _plan_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
     from marshrut.engine import plan_region, write_plan
-    from marshrut.engine.deadline import write_pace
 
     # Storing the files in the database comes after the plan is written: kept back from the solve too.
-    storing = write_pace() * (STORE_FIXED_ROWS + STORE_ROWS_PER_TEACHER * len(region.teachers))
-    files = plan_region(region, params, on_progress=send, deadline=deadline, extra_reserve=storing)
+    storing = STORE_FIXED_ROWS + STORE_ROWS_PER_TEACHER * len(region.teachers)
+    files = plan_region(region, params, on_progress=send, deadline=deadline, extra_rows=storing)
     with tempfile.TemporaryDirectory(prefix="marshrut-plan-") as tmp:
         write_plan(files, tmp)
         return {name: (Path(tmp) / name).read_bytes() for name in PLAN_FILES}

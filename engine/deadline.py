@@ -91,10 +91,11 @@ def write_pace() -> float:
     return sorted(times)[len(times) // 2] / PACE_ROWS
 
 
-def write_reserve_seconds(teachers: int, extra: float = 0.0) -> float:
+def write_reserve_seconds(teachers: int, extra_rows: float = 0.0) -> float:
     """Seconds kept back from the search for finishing it and building and writing the plan files of
-    `teachers` teachers (measured now, see write_pace), plus `extra` (e.g. the API's storing)."""
-    return write_pace() * (WRITE_FIXED_ROWS + WRITE_ROWS_PER_TEACHER * teachers) + extra
+    `teachers` teachers, plus `extra_rows` rows' worth of the caller's own work after it (e.g. the
+    API's storing), all at the pace measured now (write_pace, once)."""
+    return write_pace() * (WRITE_FIXED_ROWS + WRITE_ROWS_PER_TEACHER * teachers + extra_rows)
 
 
 def warm_up_in_background() -> threading.Thread:

@@ -15,15 +15,16 @@ from .solver.floor import FLOOR_SHARE, meet_floor
 
 def plan_region(region: RegionData, params: Params, on_progress: Callable[[Progress], None] | None = None,
                 should_stop: Callable[[], bool] | None = None, deadline: Deadline | None = None,
-                extra_reserve: float = 0.0) -> PlanFiles:
+                extra_rows: float = 0.0) -> PlanFiles:
     """Clusters deficit profiles (they shape the solver's neighbourhoods), solves and builds the plan.
 
     `params.time_limit_s` is the whole request's (engine.deadline): `deadline` is the request's clock
     (made here when not given); the solve gets what is left after the profiles, less a reserve for
-    building and writing the plan files and `extra_reserve` seconds more for the caller's own work."""
+    building and writing the plan files and for `extra_rows` rows' worth of the caller's own work after
+    it (at the same measured pace)."""
     deadline = deadline or Deadline(params.time_limit_s)
     profiles = deficit_profiles(region, params, random_state=params.seed)
-    reserve = write_reserve_seconds(len(region.teachers), extra_reserve)  # measured now: after it, the clock
+    reserve = write_reserve_seconds(len(region.teachers), extra_rows)  # measured now: after it, the clock
     before = deadline.elapsed()
     left = max(MIN_SOLVE_SECONDS, deadline.limit_s - before - reserve)
     floor = bool(params.min_reached_share.active())
