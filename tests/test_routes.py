@@ -124,3 +124,54 @@ def test_a_pricing_cut_short_by_its_deadline_still_bounds_every_teacher(tmp_path
         assert np.allclose(z_cut[exact_cut], z[exact_cut])
         for t in np.flatnonzero(~exact_cut):
             assert not chosen_cut[inst.options.first[t]:inst.options.first[t + 1]].any()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_pricer_of_some_teachers_prices_them_as_the_whole_regions_does(tmp_path, seed):
+    """A sample's pricer (its own options alone, prices in its order) finds the same routes and values for
+    its teachers as the region's pricer, and nothing for the others."""
+    folder = random_bundle(500 + seed, tmp_path / "b", teachers=20, tight=0.5)
+    inst = Instance.build(load_bundle(folder), Params())
+    rng = np.random.default_rng(seed)
+    price = inst.solver_cost + rng.random(inst.n_options)
+    z, exact, chosen = RoutePricer(inst)(price, node_limit=10**7)
+    some = rng.random(len(inst.need)) < 0.5
+    pricer = RoutePricer(inst, some)
+    assert len(pricer.options) == int(some[inst.options.teacher].sum())
+    z_some, exact_some, chosen_some = pricer(pricer.gather(price), node_limit=10**7)
+    assert np.allclose(z_some[some], z[some]) and (z_some[~some] == 0).all() and exact_some.all()
+    mine = some[inst.options.teacher]
+    assert (chosen_some[mine] == chosen[mine]).all() and not chosen_some[~mine].any()
+    # Cut by a deadline, the sample's unsearched teachers are bounded too.
+    z_cut, exact_cut, _ = pricer(pricer.gather(price), node_limit=10**7, deadline=0.0)
+    assert (z_cut[some] >= z[some] - 1e-9).all() and (~exact_cut[some]).any()
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_prices_from_a_sample_still_give_a_proved_bound_and_valid_plans(tmp_path, seed, monkeypatch):
+    """Big regions take their first prices from a sample of their teachers (Decomposition._sampled_prices);
+    forced here on small ones: the bound stays a proof (never below the exact optimum), the master's value
+    never above it, and the plans priced from it obey every rule."""
+    from marshrut.engine.rules import PlanArrays, violations
+    from marshrut.engine.solver import decompose
+
+    monkeypatch.setattr(decompose, "SAMPLE_TEACHERS", 4)
+    monkeypatch.setattr(decompose, "SAMPLE_LEVEL", 3)
+    folder = random_bundle(600 + seed, tmp_path / "b", teachers=16, tight=0.7)
+    exact, _ = exact_optimum(folder, {})
+    region = load_bundle(folder)
+    inst = Instance.build(region, Params())
+    decomposition = Decomposition(inst)
+    sampled = []
+    original = Decomposition._sampled_prices
+    monkeypatch.setattr(Decomposition, "_sampled_prices",
+                        lambda self, *a: sampled.append(self.members.sum()) or original(self, *a))
+    rounds = decomposition.run(inst.options.pinned.copy(), time_limit=20.0)
+    assert sampled == [16]  # the region sampled once (its sample of 5 is too small to sample again)
+    assert rounds and decomposition.best_bound >= exact - 1e-6
+    assert rounds[-1].master <= decomposition.best_bound + 1e-6
+    for from_master in (True, False):
+        plan = decomposition.priced_plan(decomposition.best_duals, 10.0, from_master=from_master)
+        assert not violations(region, inst.params, inst.activities,
+                              PlanArrays(inst.options.teacher[plan], inst.options.activity[plan]))
+        assert inst.objective(plan) <= exact + 1e-6

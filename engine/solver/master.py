@@ -55,9 +55,15 @@ def quiet_highs() -> highspy.Highs:
 
 
 class WarmMaster:
-    def __init__(self, inst: Instance, teachers_with_pins: np.ndarray, threads: int = 1) -> None:
+    def __init__(self, inst: Instance, teachers_with_pins: np.ndarray, threads: int = 1, scale: float = 1.0,
+                 teachers: np.ndarray | None = None) -> None:
+        """`teachers` (bool over teachers; all by default) have convexity rows; `scale` multiplies the limits
+        of seats and budgets: a sample of the teachers (engine.solver.decompose) shares that part of them."""
         self.inst = inst
-        n_t, n_a = len(inst.need), len(inst.activities)
+        members = np.arange(len(inst.need)) if teachers is None else np.flatnonzero(teachers)
+        self.row_of_teacher = np.full(len(inst.need), -1, dtype=np.int64)
+        self.row_of_teacher[members] = np.arange(len(members))
+        n_t, n_a = len(members), len(inst.activities)
         budgets = inst.region.budgets
         self.municipal_limit = budgets.municipality_rub.astype(float)
         self.municipal_rows = np.flatnonzero(self.municipal_limit > 0)
@@ -67,9 +73,10 @@ class WarmMaster:
         self.region_row = n_t + n_a + len(self.municipal_rows) if self.region_limit > 0 else -1
         n_rows = n_t + n_a + len(self.municipal_rows) + (self.region_row >= 0)
         lower = np.full(n_rows, -highspy.kHighsInf)
-        lower[teachers_with_pins] = 1.0
+        lower[self.row_of_teacher[teachers_with_pins]] = 1.0
         upper = np.ones(n_rows)
-        upper[n_t:n_t + n_a] = inst.activities.capacity
+        upper[n_t:] = scale
+        upper[n_t:n_t + n_a] = scale * inst.activities.capacity
         self.n_teachers, self.n_activities = n_t, n_a
         self.highs = quiet_highs()
         for name, value in (("output_flag", False), ("threads", threads), ("presolve", "off")):
@@ -94,7 +101,7 @@ class WarmMaster:
         np.add.at(cover, column, inst.activities.weights[inst.options.activity[options]])
         value = (inst.need[teacher] * np.minimum(1.0, cover)).sum(axis=1) \
             - np.bincount(column, weights=inst.solver_cost[options], minlength=n)
-        rows = [teacher, self.n_teachers + inst.options.activity[options].astype(np.int64)]
+        rows = [self.row_of_teacher[teacher], self.n_teachers + inst.options.activity[options].astype(np.int64)]
         cols = [np.arange(n), column]
         vals = [np.ones(n), np.ones(len(options))]
         budget = inst.budget_rub[options].astype(float)
@@ -127,7 +134,8 @@ class WarmMaster:
     def solve(self, time_limit: float):
         """(value, x, reduced values (<= 0 for a column that cannot improve), capacity, municipal and
         region prices per seat and per rouble); value is nan without a usable solution."""
-        self.highs.setOptionValue("time_limit", max(0.1, float(time_limit)))
+        # HiGHS' time limit counts the model's run time since it was made, over all its solves.
+        self.highs.setOptionValue("time_limit", self.highs.getRunTime() + max(0.1, float(time_limit)))
         # The first solve from scratch by interior point (about twice as fast as simplex on masters of
         # tens of thousands of teachers), its crossover leaving a basis; then simplex from that basis.
         self.highs.setOptionValue("solver", "simplex" if self.solved else "ipm")

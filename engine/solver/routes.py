@@ -318,28 +318,50 @@ def warm_up() -> float:
 
 
 class RoutePricer:
-    """Each teacher's best route under prices; arrays laid out once for the numba kernel."""
+    """Each teacher's best route under prices; arrays laid out once for the numba kernel.
 
-    def __init__(self, inst: Instance) -> None:
+    With `teachers` (bool over teachers), only theirs: the kernel's arrays hold their options alone
+    (`options`, the region's option indices in the pricer's order), and prices are given in that order.
+    A sample of a big region (engine.solver.decompose) is priced at its own cost this way."""
+
+    def __init__(self, inst: Instance, teachers: np.ndarray | None = None) -> None:
         acts, opts = inst.activities, inst.options
-        act = opts.activity.astype(np.int64)
         self.inst = inst
+        n_teachers = len(inst.need)
+        if teachers is None:
+            self.teachers, self.options, first = np.arange(n_teachers), None, opts.first.astype(np.int64)
+            own = slice(None)
+        else:
+            self.teachers = np.flatnonzero(teachers)
+            counts = np.diff(opts.first)[self.teachers]
+            first = np.r_[0, np.cumsum(counts)].astype(np.int64)
+            own = self.options = np.repeat(opts.first[self.teachers] - first[:-1], counts) + np.arange(first[-1])
+        act = opts.activity[own].astype(np.int64)
         self._fixed = (
-            opts.first.astype(np.int64), act, inst.kind.astype(np.int64), acts.group[act].astype(np.int64),
+            first, act, inst.kind[own].astype(np.int64), acts.group[act].astype(np.int64),
             acts.dated[act], acts.start[act].astype(np.int64), acts.end[act].astype(np.int64),
-            inst.hours.astype(np.float64), inst.voucher_rub.astype(np.float64),
+            inst.hours[own].astype(np.float64), inst.voucher_rub[own].astype(np.float64),
         )
+        mine = self.teachers
         self._per_teacher = (
-            np.ascontiguousarray(acts.weights, dtype=np.float64), np.ascontiguousarray(inst.need, dtype=np.float64),
-            inst.region.teachers.max_hours.astype(np.float64), inst.region.teachers.voucher_rub.astype(np.float64),
-            inst.limits.astype(np.int64), opts.pinned,
+            np.ascontiguousarray(acts.weights, dtype=np.float64), np.ascontiguousarray(inst.need[mine], dtype=np.float64),
+            inst.region.teachers.max_hours[mine].astype(np.float64),
+            inst.region.teachers.voucher_rub[mine].astype(np.float64), inst.limits.astype(np.int64),
+            np.ascontiguousarray(opts.pinned[own]),
         )
-        self._need_total = inst.need.sum(axis=1)
+        self._need_total = inst.need[mine].sum(axis=1)
+        self._option_teacher = np.repeat(np.arange(len(mine)), np.diff(first))
         self._next_slice = 0  # where a pricing cut short by its deadline stopped
+
+    def gather(self, values: np.ndarray) -> np.ndarray:
+        """Values over the region's options, in the pricer's order."""
+        return values if self.options is None else values[self.options]
 
     def __call__(self, price: np.ndarray, node_limit: int = NODE_LIMIT, tolerance: float = 0.0,
                  active: np.ndarray | None = None, deadline: float | None = None):
-        """(z per teacher, exact per teacher, bool over options of the best routes) at option prices.
+        """(z per teacher, exact per teacher, bool over options of the best routes) at option prices (in the
+        pricer's order: see `gather`). The results are over the region's teachers and options (0 and
+        exact for teachers not the pricer's).
 
         With `tolerance` > 0, a teacher's search stops once no route can beat the best found by more than
         that share of her need, and z is the best found plus that share: still a proof, found faster.
@@ -348,11 +370,11 @@ class RoutePricer:
         With a `deadline` (time.perf_counter()), teachers are searched in slices, and those whose slice
         would start past it are not searched: their z is then `unsearched_bound` (a proof still; counted
         as not exact), and the next call starts where this one stopped."""
-        n_teachers = len(self.inst.need)
+        n_teachers = len(self.teachers)
         value = np.zeros(n_teachers)
         exact = np.zeros(n_teachers, dtype=bool)
-        chosen = np.zeros(self.inst.n_options, dtype=bool)
-        wanted = np.ones(n_teachers, dtype=bool) if active is None else active
+        chosen = np.zeros(len(self._option_teacher), dtype=bool)
+        wanted = np.ones(n_teachers, dtype=bool) if active is None else active[self.teachers]
         price = np.ascontiguousarray(price, dtype=np.float64)
         if deadline is None:
             slices = [wanted]
@@ -379,11 +401,17 @@ class RoutePricer:
             exact[left] = False
             self._next_slice = int(order[np.flatnonzero(left[order])[0]])
         exact[~wanted] = True
-        return value, exact, chosen
+        if self.options is None:
+            return value, exact, chosen
+        value_all, exact_all = np.zeros(len(self.inst.need)), np.ones(len(self.inst.need), dtype=bool)
+        value_all[self.teachers], exact_all[self.teachers] = value, exact
+        chosen_all = np.zeros(self.inst.n_options, dtype=bool)
+        chosen_all[self.options[chosen]] = True
+        return value_all, exact_all, chosen_all
 
     def unsearched_bound(self, price: np.ndarray) -> np.ndarray:
         """Per teacher, an upper bound on her best route's value at `price` without a search: all her need
         covered, plus every negative price (keep bonus) among her options. (Cover is capped at 1, so no route
         gains more than her need from cover, and every other price only takes away.)"""
         paid = np.maximum(0.0, -price)
-        return self._need_total + np.bincount(self.inst.options.teacher, weights=paid, minlength=len(self.inst.need))
+        return self._need_total + np.bincount(self._option_teacher, weights=paid, minlength=len(self.teachers))
