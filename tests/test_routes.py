@@ -170,8 +170,8 @@ def test_prices_from_a_sample_still_give_a_proved_bound_and_valid_plans(tmp_path
     assert sampled == [16]  # the region sampled once (its sample of 5 is too small to sample again)
     assert rounds and decomposition.best_bound >= exact - 1e-6
     assert rounds[-1].master <= decomposition.best_bound + 1e-6
-    for from_master in (True, False):
-        plan = decomposition.priced_plan(decomposition.best_duals, 10.0, from_master=from_master)
+    for duals in (decomposition.best_duals, decomposition.last_duals):
+        plan = decomposition.priced_plan(duals, 10.0)
         assert not violations(region, inst.params, inst.activities,
                               PlanArrays(inst.options.teacher[plan], inst.options.activity[plan]))
         assert inst.objective(plan) <= exact + 1e-6

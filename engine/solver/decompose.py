@@ -39,12 +39,17 @@ from .routes import RoutePricer
 # open) or once no route beats the best found by more than this share of her need.
 NODE_LIMIT = 30_000
 FIRST_NODE_LIMIT = 300  # in the first pricings, whose prices are rough
+# A sample's pricing searches less deep: its bound only steers its own rounds, and on krasnoyarsk-krai
+# 30,000 nodes cost twice the CPU of 3,000 (measured 2026-11-28: 16.9 s against 8.1 s per pricing).
+SAMPLE_NODE_LIMIT = 3000
+SHALLOW_NODE_LIMIT = 3000  # a deeper search (Decomposition.price) first takes everyone this deep
 TOLERANCE = 2e-4
 # Past this many master columns per teacher, unused ones furthest from entering are dropped (they come
 # back if pricing finds them again): keeps the LP small.
 COLUMNS_PER_TEACHER = 4
 SMOOTHING = 0.5  # weight of the best prices so far in the prices of the next pricing
 MISPRICING_STEP = 0.3  # what a mis-pricing takes off that weight
+SAMPLED_SMOOTHING = 0.8  # that weight at first when the best prices are a sample's (close to the region's)
 # Past this many teachers the first rounds solve the master by its smoothed dual, for SMOOTH_SHARE of
 # the time; then the master LP over the routes with weight above UNUSED_WEIGHT.
 EXACT_MASTER_TEACHERS = 5000
@@ -60,7 +65,7 @@ CLEARING_SHARE = 0.5  # of an activity's clearing price taken alone, in the firs
 # time, until its master is within SAMPLE_GAP of its bound (Decomposition._sampled_prices).
 SAMPLE_TEACHERS = 1000
 SAMPLE_LEVEL = 8
-SAMPLE_SHARE = 0.5
+SAMPLE_SHARE = 0.4
 SAMPLE_GAP = 0.005
 
 
@@ -343,8 +348,23 @@ class Decomposition:
     def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE,
               deadline: float | None = None):
         """L at these prices (a proof) and each teacher's best route; keeps the best bound found. Past the
-        deadline, teachers not yet searched count with a bound found without search (RoutePricer)."""
-        z, exact, routes = self.pricer(self._option_prices(duals), node_limit, tolerance, deadline=deadline)
+        deadline, teachers not yet searched count with the search's root bound (RoutePricer)."""
+        prices = self._option_prices(duals)
+        # Deepening: everyone to SHALLOW_NODE_LIMIT nodes, then those left open to `node_limit`, in at most
+        # half the time left (the rounds after it need the rest); the two passes' bounds are both proofs,
+        # and the lower one counts.
+        shallow = min(node_limit, SHALLOW_NODE_LIMIT)
+        z, exact, routes = self.pricer(prices, shallow, tolerance, deadline=deadline)
+        now = time.perf_counter()
+        if node_limit > shallow and not exact.all() and (deadline is None or now < deadline):
+            again = ~exact
+            z_deep, exact_deep, routes_deep = self.pricer(prices, node_limit, tolerance, active=again,
+                                                          deadline=None if deadline is None else (now + deadline) / 2)
+            z = np.where(again, np.minimum(z, z_deep), z)
+            found = again & exact_deep  # searched to the end: her best route
+            mine = found[self.inst.options.teacher]
+            routes[mine] = routes_deep[mine]
+            exact |= found
         bound = self.scale * duals.value_of_limits(self.inst) + float(z.sum())
         bound += 1e-9 * max(1.0, abs(bound))  # floating-point safety margin
         if bound < self.best_bound:
@@ -369,7 +389,11 @@ class Decomposition:
 
         In big regions the first rounds solve the master by its smoothed dual (cheap, rough prices while
         the routes known are few), then switch to the LP over the routes that mattered, whose prices
-        are the ones that close the bound and whose solution is nearly a plan."""
+        are the ones that close the bound and whose solution is nearly a plan. After a sample's prices
+        (the biggest regions), the smoothed dual goes on until it converges: there the LP over tens of
+        thousands of teachers' routes costs several pricings per solve, and its warm starts stall
+        (measured on altai-krai, 2026-11-28, 2 cores under load 4: at 90 s the smoothed rounds proved
+        0.42%, the LP's 3.2% to 8.0%)."""
         started = time.perf_counter()
         deadline = started + time_limit  # a pricing that reaches it stops (RoutePricer's deadline)
         start = start & self.members[self.inst.options.teacher]
@@ -381,27 +405,31 @@ class Decomposition:
         first = None
         if n_members >= SAMPLE_LEVEL * SAMPLE_TEACHERS:
             first = self._sampled_prices(start, SAMPLE_SHARE * time_limit, should_stop)
-        nodes, sampled = NODE_LIMIT, first is not None
+        deep = NODE_LIMIT if self.sample is None else SAMPLE_NODE_LIMIT
+        nodes, sampled = deep, first is not None
         if first is None:
             first, nodes = Duals.of_plan(self.inst, start, self._sample_options, self.scale), FIRST_NODE_LIMIT
         pricing_started = time.perf_counter()
         _, routes, _ = self.price(first, node_limit=nodes, deadline=deadline)
         self.add(routes)
+        if sampled:  # a plan can be priced at the sample's prices even if no round follows (priced_plan)
+            self.last_duals = first
         first_pricing = time.perf_counter() - pricing_started
+        loop_started = time.perf_counter() - started  # (Round.seconds count from `started`)
         rounds: list[Round] = []
         smooth = n_members > EXACT_MASTER_TEACHERS
         incumbent = self.inst.solver_objective(start)
-        alpha = SMOOTHING
+        alpha = SAMPLED_SMOOTHING if sampled else SMOOTHING
         while len(rounds) < max_rounds:
             elapsed = time.perf_counter() - started
             left = time_limit - elapsed
             # (The first round costs about what the first pricing did.)
-            last = rounds[-1].seconds - (rounds[-2].seconds if len(rounds) > 1 else 0.0) if rounds \
+            last = rounds[-1].seconds - (rounds[-2].seconds if len(rounds) > 1 else loop_started) if rounds \
                 else first_pricing
             # A round that would end well past the time is not started.
             if left <= 0.5 * last or (should_stop and should_stop()):
                 break
-            if smooth and elapsed > SMOOTH_SHARE * time_limit:
+            if smooth and not sampled and elapsed > SMOOTH_SHARE * time_limit:
                 smooth = False
                 self._drop_unused()
             lp_started = time.perf_counter()
@@ -412,7 +440,7 @@ class Decomposition:
             pricing_started = time.perf_counter()
             # The first round searches less deep (but after a sample): its prices are still rough, and a
             # round cannot be cut.
-            nodes = NODE_LIMIT if rounds or sampled else FIRST_NODE_LIMIT
+            nodes = deep if rounds or sampled else FIRST_NODE_LIMIT
             # A mis-pricing: the routes found at the smoothed prices last round did not raise the master
             # LP's value, so none of them would enter it; pricing at the smoothed prices again would find
             # the same, round after round. This round prices at the master's own prices, and the weight of
@@ -507,9 +535,8 @@ class Decomposition:
         self._drop(unused)
         self.x = np.zeros(0)
 
-    def priced_plan(self, duals: Duals, time_limit: float, max_passes: int = 8, from_master: bool = True) -> np.ndarray:
-        """A plan from each teacher's best route at `duals` (a Lagrangian heuristic), after the routes the
-        master LP chose (`from_master`, when `duals` are its prices).
+    def priced_plan(self, duals: Duals, time_limit: float, max_passes: int = 8) -> np.ndarray:
+        """A plan from each teacher's best route at `duals` (a Lagrangian heuristic).
 
         Routes that fit what is left of the seats and budgets are taken whole, teachers with the most
         to gain first; those who lose a seat or money are priced again without the full activities
@@ -522,7 +549,7 @@ class Decomposition:
         # At the best prices many teachers are indifferent between a route and none (the LP mixes them):
         # a small discount tips them towards taking one.
         base_price = inst.solver_cost + PRICE_DISCOUNT * duals.option_price(inst)
-        if len(self.x) and from_master:
+        if len(self.x):
             # First the master's own choices, most certain first (x covers the routes known when the
             # master was solved; later ones were appended).
             options, column = self._columns()
@@ -542,7 +569,10 @@ class Decomposition:
             closed = (residuals.capacity[opts.activity] <= 0) | (
                 inst.budget_rub > np.minimum(residuals.municipal[inst.municipality], residuals.region))
             price = np.where(closed & ~opts.pinned, _CLOSED, base_price)
-            z, _, routes = self.pricer(price, NODE_LIMIT, 0.0, active=active)
+            # A plan needs good routes, not proofs: a shallow search, stopped at the time limit (teachers
+            # not searched by then get no route from this pass).
+            z, _, routes = self.pricer(price, SHALLOW_NODE_LIMIT, 0.0, active=active,
+                                       deadline=started + time_limit)
             routes &= ~opts.pinned  # pinned ones are in the plan already
             offers = self._routes_in(routes)
             # Teachers with the most to gain first; everyone's route whole or not at all.

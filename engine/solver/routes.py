@@ -368,8 +368,8 @@ class RoutePricer:
         Only `active` teachers are searched (z = 0 and no route for the others).
 
         With a `deadline` (time.perf_counter()), teachers are searched in slices, and those whose slice
-        would start past it are not searched: their z is then `unsearched_bound` (a proof still; counted
-        as not exact), and the next call starts where this one stopped."""
+        would start past it are not searched: their z is then the search's bound at its root (a proof still,
+        weaker; counted as not exact; no route), and the next call starts where this one stopped."""
         n_teachers = len(self.teachers)
         value = np.zeros(n_teachers)
         exact = np.zeros(n_teachers, dtype=bool)
@@ -397,7 +397,12 @@ class RoutePricer:
             searched |= mask
         left = wanted & ~searched
         if left.any():
-            value[left] = self.unsearched_bound(price)[left]
+            # The search's root bound for those not searched (node limit 0: their options sorted and
+            # bounded, no route explored); the routes it marks (their pins) are not reported.
+            root_value = np.zeros(n_teachers)
+            _all_routes(*self._fixed, price, *self._per_teacher, 0, tolerance * self._need_total, left,
+                        root_value, np.zeros(n_teachers, dtype=bool), np.zeros(len(chosen), dtype=bool))
+            value[left] = root_value[left]
             exact[left] = False
             self._next_slice = int(order[np.flatnonzero(left[order])[0]])
         exact[~wanted] = True
@@ -408,10 +413,3 @@ class RoutePricer:
         chosen_all = np.zeros(self.inst.n_options, dtype=bool)
         chosen_all[self.options[chosen]] = True
         return value_all, exact_all, chosen_all
-
-    def unsearched_bound(self, price: np.ndarray) -> np.ndarray:
-        """Per teacher, an upper bound on her best route's value at `price` without a search: all her need
-        covered, plus every negative price (keep bonus) among her options. (Cover is capped at 1, so no route
-        gains more than her need from cover, and every other price only takes away.)"""
-        paid = np.maximum(0.0, -price)
-        return self._need_total + np.bincount(self._option_teacher, weights=paid, minlength=len(self.teachers))
