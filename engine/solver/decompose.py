@@ -49,7 +49,7 @@ TOLERANCE = 2e-4
 COLUMNS_PER_TEACHER = 4
 SMOOTHING = 0.5  # weight of the best prices so far in the prices of the next pricing
 MISPRICING_STEP = 0.3  # what a mis-pricing takes off that weight
-SAMPLED_SMOOTHING = 0.8  # that weight at first when the best prices are a sample's (close to the region's)
+SAMPLED_SMOOTHING = 0.8  # that weight at first when the first prices are a sample's or a neighbour's
 # Past this many teachers the first rounds solve the master by its smoothed dual, for SMOOTH_SHARE of
 # the time; then the master LP over the routes with weight above UNUSED_WEIGHT.
 EXACT_MASTER_TEACHERS = 5000
@@ -382,7 +382,7 @@ class Decomposition:
 
     def run(self, start: np.ndarray, time_limit: float, on_round: Callable[[Round], None] | None = None,
             max_rounds: int = 200, should_stop: Callable[[], bool] | None = None,
-            gap_limit: float = 0.0, master_gap: float = 0.0) -> list[Round]:
+            gap_limit: float = 0.0, master_gap: float = 0.0, prices: Duals | None = None) -> list[Round]:
         """Column generation from the routes of `start` (a plan) and of each teacher's best route at prices
         read off it;
         stops early once the bound proves `start` within `gap_limit` (SPEC's relative gap).
@@ -402,24 +402,25 @@ class Decomposition:
         # In big regions the first prices are a sample's (_sampled_prices); else they are read off the
         # start plan (Duals.of_plan): a first bound that already prices its scarcity, and routes that avoid
         # what it filled.
-        first = None
-        if n_members >= SAMPLE_LEVEL * SAMPLE_TEACHERS:
+        # Given prices (a neighbouring solve's, as a sweep's next point) stand in for the sample's.
+        first = prices
+        if first is None and n_members >= SAMPLE_LEVEL * SAMPLE_TEACHERS:
             first = self._sampled_prices(start, SAMPLE_SHARE * time_limit, should_stop)
         deep = NODE_LIMIT if self.sample is None else SAMPLE_NODE_LIMIT
-        nodes, sampled = deep, first is not None
+        nodes, settled_prices = deep, first is not None  # a sample's or a neighbour's
         if first is None:
             first, nodes = Duals.of_plan(self.inst, start, self._sample_options, self.scale), FIRST_NODE_LIMIT
         pricing_started = time.perf_counter()
         _, routes, _ = self.price(first, node_limit=nodes, deadline=deadline)
         self.add(routes)
-        if sampled:  # a plan can be priced at the sample's prices even if no round follows (priced_plan)
+        if settled_prices:  # a plan can be priced at those prices even if no round follows (priced_plan)
             self.last_duals = first
         first_pricing = time.perf_counter() - pricing_started
         loop_started = time.perf_counter() - started  # (Round.seconds count from `started`)
         rounds: list[Round] = []
         smooth = n_members > EXACT_MASTER_TEACHERS
         incumbent = self.inst.solver_objective(start)
-        alpha = SAMPLED_SMOOTHING if sampled else SMOOTHING
+        alpha = SAMPLED_SMOOTHING if settled_prices else SMOOTHING
         while len(rounds) < max_rounds:
             elapsed = time.perf_counter() - started
             left = time_limit - elapsed
@@ -429,7 +430,7 @@ class Decomposition:
             # A round that would end well past the time is not started.
             if left <= 0.5 * last or (should_stop and should_stop()):
                 break
-            if smooth and not sampled and elapsed > SMOOTH_SHARE * time_limit:
+            if smooth and not settled_prices and elapsed > SMOOTH_SHARE * time_limit:
                 smooth = False
                 self._drop_unused()
             lp_started = time.perf_counter()
@@ -440,7 +441,7 @@ class Decomposition:
             pricing_started = time.perf_counter()
             # The first round searches less deep (but after a sample): its prices are still rough, and a
             # round cannot be cut.
-            nodes = deep if rounds or sampled else FIRST_NODE_LIMIT
+            nodes = deep if rounds or settled_prices else FIRST_NODE_LIMIT
             # A mis-pricing: the routes found at the smoothed prices last round did not raise the master
             # LP's value, so none of them would enter it; pricing at the smoothed prices again would find
             # the same, round after round. This round prices at the master's own prices, and the weight of

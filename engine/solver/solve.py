@@ -147,15 +147,14 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
     # The decomposition: a proved bound from each teacher's exact best route at the shared rows' prices,
     # and routes as columns for a plan (engine.solver.decompose).
     decomposition = Decomposition(inst)
-    if prices is not None and prices.capacity.shape == (len(inst.activities),) \
-            and prices.municipal.shape == (len(region.municipalities),):
-        _, routes, _ = decomposition.price(prices)  # any prices >= 0 give a proved bound
-        decomposition.add(routes)
+    if prices is not None and not (prices.capacity.shape == (len(inst.activities),)
+                                   and prices.municipal.shape == (len(region.municipalities),)):
+        prices = None  # another region's (or pooling's) prices: not these rows'
     remaining = deadline - time.perf_counter()
     rounds = decomposition.run(chosen, time_limit=DECOMPOSITION_SHARE * remaining,
                                on_round=lambda _: tracker.update("decomposition", None,
                                                                  decomposition.best_bound),
-                               should_stop=should_stop, gap_limit=params.gap_limit)
+                               should_stop=should_stop, gap_limit=params.gap_limit, prices=prices)
     bound = decomposition.best_bound
     stats.update(decomposition_rounds=len(rounds), decomposition_columns=decomposition.n_columns,
                  decomposition_master=rounds[-1].master if rounds else None,
