@@ -349,11 +349,14 @@ def write_frames(frames: dict[str, pd.DataFrame], target) -> None:
 def _workbook(target) -> Workbook:
     # Not XlsxWriter's constant_memory mode: it writes every string inline, escaped again in every cell,
     # and measured slower (altai-krai, 745,000 cells: 6.3 s against 5.0 s) with a larger file (4.4 MB
-    # against 3.2 MB); shared strings are written once. The cells held until the end add ~100 MB at
-    # the peak for 21,000 teachers. Every value is written by its own type's method, never guessed from text
-    # (a name starting with "=" stays text, a web address is not made a link).
+    # against 3.2 MB); shared strings are written once. in_memory: the workbook's parts are assembled in
+    # memory, not in a dozen temporary files first, which cost ~45 ms a workbook on a loaded machine
+    # (most of the time of engine.deadline's small pace sheet, and of a district's workbook), and the
+    # same for a region's. Cells and parts held until the end add ~160 MB at the peak for 21,000
+    # teachers. Every value is written by its own type's method, never guessed from text (a name starting
+    # with "=" stays text, a web address is not made a link).
     return Workbook(str(target) if isinstance(target, Path) else target,
-                    {"strings_to_formulas": False, "strings_to_urls": False})
+                    {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False})
 
 
 class _Formats:
