@@ -328,10 +328,11 @@ EXCEL_DAY_FROM = dt.date(1900, 3, 1)
 def write_workbook(ctx: WorkbookContext, path: str | Path,
                    sheets: list[Callable[[WorkbookContext], Sheet]] | None = None) -> Path:
     path = Path(path)
-    with _workbook(path) as workbook:
-        formats = _Formats(workbook)
-        for make in sheets or SHEETS:
-            _write_sheet(workbook, formats, make(ctx))
+    workbook = _workbook(path)
+    formats = _Formats(workbook)
+    for make in sheets or SHEETS:
+        _write_sheet(workbook, formats, make(ctx))
+    workbook.close()  # the file is written here, whole, or (a sheet failed) not at all
     return path
 
 
@@ -339,11 +340,12 @@ def write_frames(frames: dict[str, pd.DataFrame], target) -> None:
     """Frames as plain sheets, written as every sheet of plan.xlsx is (header, widths, frozen row,
     filter): what engine.deadline times to know how fast this machine writes a workbook now.
     `target`: a path or a binary file object."""
-    with _workbook(target) as workbook:
-        formats = _Formats(workbook)
-        for title, frame in frames.items():
-            rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
-            _write_sheet(workbook, formats, Sheet(title, [Column(str(c)) for c in frame.columns], rows))
+    workbook = _workbook(target)
+    formats = _Formats(workbook)
+    for title, frame in frames.items():
+        rows = frame.astype(object).where(frame.notna(), None).itertuples(index=False, name=None)
+        _write_sheet(workbook, formats, Sheet(title, [Column(str(c)) for c in frame.columns], rows))
+    workbook.close()
 
 
 def _workbook(target) -> Workbook:

@@ -10,6 +10,7 @@ import io
 import numpy as np
 import openpyxl
 import pandas as pd
+import pytest
 
 from marshrut.engine.workbook import DATE, RUB, SHARE, Column, Sheet, _Formatted, write_frames, write_workbook
 
@@ -55,6 +56,16 @@ def test_an_empty_sheet_keeps_its_header_filter_and_panes(tmp_path):
     assert [c.value for c in sheet[1]] == ["Код", "Дата"] and sheet.max_row == 1
     assert sheet.auto_filter.ref == "A1:B1" and sheet.freeze_panes == "A2"
     assert sheet.column_dimensions["A"].width == 12
+
+
+def test_a_sheet_that_fails_leaves_no_workbook(tmp_path):
+    def broken(_):
+        raise ValueError("a sheet's rows could not be made")
+
+    good = lambda _: Sheet("Хороший", [Column("Код")], [("A",)])  # noqa: E731
+    with pytest.raises(ValueError):
+        write_workbook(None, tmp_path / "plan.xlsx", sheets=[good, broken])
+    assert not (tmp_path / "plan.xlsx").exists()  # never half a workbook that looks whole
 
 
 def test_write_frames_writes_plain_sheets_to_a_file_object():
