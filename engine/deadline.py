@@ -23,14 +23,19 @@ from pathlib import Path
 # writing the plan files (frames, explanation, CSV, summary, plan.xlsx) is measured where the plan
 # runs, as the request goes: a small sheet like the plan's is written (`write_pace`, seconds per
 # row), and the reserve is that pace times WRITE_FIXED_ROWS + WRITE_ROWS_PER_TEACHER x teachers.
-# Both were measured on 2 cores shared with other work (benchmarks/README.md, "Wall clock"): the
-# plan files of krymsky-district (700 teachers) cost about 4,600 rows' worth; those of altai-krai
-# (21,000) between 2.8 and 6.3 rows per teacher as the machine's load changed between the measure
-# and the writing; so 3,300 + 4.5 per teacher, the search's last steps included. The ratio follows
-# the machine's speed and load, since both sides slow down together.
-PACE_ROWS, PACE_REPEATS = 200, 3
-WRITE_FIXED_ROWS = 3300.0
-WRITE_ROWS_PER_TEACHER = 4.5
+# Both were measured on 2 cores shared with other work (2026-11-28 09:09-09:28 UTC, load average
+# 3.3-4.4), with plan.xlsx written by XlsxWriter: `marshrut plan`'s steps at --time-limit 60, the time
+# from the end of the search's window to the last file written divided by the pace the reserve used.
+# krymsky-district (700 teachers): 4,100-12,800 rows' worth; altai-krai (21,000): 89,000-202,000,
+# 4 to 9.5 rows per teacher as the load moved between the measure and the writing (10-13 s at a
+# quiet pace of 65 us per row, search's last steps ~2 s, plan_files ~3 s, write_plan ~8 s). So
+# 4,000 + 8 per teacher: at a quiet pace a region's files come ~2 s (3%) late at worst, at a busy
+# one the search gives back what the pace overstates. The ratio follows the machine's speed and
+# load, since both sides slow down together. (openpyxl wrote plan.xlsx before: 3,300 + 4.5 per
+# teacher at its pace, which was about twice as slow on the same small sheet.)
+PACE_ROWS, PACE_REPEATS = 200, 5
+WRITE_FIXED_ROWS = 4000.0
+WRITE_ROWS_PER_TEACHER = 8.0
 # The solve always gets this much, even when loading ate the limit: a plan (the greedy start at
 # least) is always written, and the overrun is then what the plan files cost.
 MIN_SOLVE_SECONDS = 1.0
@@ -83,7 +88,7 @@ def write_pace() -> float:
         "funded_by": "municipality:MUN01", "addresses": "fl_reading;fl_math", "need_total": rows / 7.0})
     write_frames({"pace": frame.head(20)}, io.BytesIO())  # first use: imports and caches, not measured
     times = []
-    for _ in range(PACE_REPEATS):  # the median: one burst of other work does not double the reserve
+    for _ in range(PACE_REPEATS):  # the median: a burst of other work does not double the reserve
         started = time.perf_counter()
         frame.to_csv(io.StringIO(), index=False)
         write_frames({"pace": frame}, io.BytesIO())

@@ -140,7 +140,18 @@ def test_workbook_sheets_headers_formats_panes_filters(planned):
     column = {name: i for i, name in enumerate(header)}
     second = list(routes.iter_rows(min_row=2, max_row=2))[0]
     assert second[column["Начало"]].number_format == DATE and second[column["Стоимость, ₽"]].number_format == RUB
-    assert routes.data_validations.dataValidation, "a drop-down list for «Решение»"
+    (decision,) = routes.data_validations.dataValidation  # the drop-down list of «Решение», on every row
+    letter = openpyxl.utils.get_column_letter(header.index("Решение") + 1)
+    assert decision.type == "list" and decision.formula1 == '"закрепить,исключить"' and decision.allow_blank
+    assert str(decision.sqref) == f"{letter}2:{letter}{routes.max_row}" and decision.showErrorMessage
+    assert routes.freeze_panes == "B2"  # the teacher's code stays in sight when scrolling right
+    for sheet in workbook.worksheets:  # printed: landscape A4, header row and first column on every page
+        assert sheet.page_setup.orientation == "landscape" and sheet.page_setup.paperSize == 9, sheet.title
+        assert sheet.sheet_properties.pageSetUpPr.fitToPage and sheet.page_setup.fitToHeight == 0, sheet.title
+        assert sheet.print_title_rows == "$1:$1" and sheet.print_title_cols == "$A:$A", sheet.title
+        first = sheet["A1"]
+        assert first.fill.fgColor.rgb[-6:] == "DDE7F0" and first.alignment.wrap_text, sheet.title
+        assert sheet.row_dimensions[1].height >= 30, sheet.title  # two lines of a wrapped header
 
     assert workbook["Назначения"].max_row == len(assignments) + 1
     municipalities = workbook["Муниципалитеты"]
@@ -169,6 +180,36 @@ def test_workbook_sheets_headers_formats_panes_filters(planned):
     summary_rows = dict(workbook["Сводка"].iter_rows(min_row=2, values_only=True))
     assert summary_rows["Педагогов с маршрутом"] == summary["teachers_reached"]
     assert summary_rows["Начало периода"].date() == dt.date(2026, 9, 1)
+    # The summary's rows differ in kind: each value carries its own number format.
+    formats = {label.value: value.number_format for label, value in workbook["Сводка"].iter_rows(min_row=2)}
+    assert formats["Начало периода"] == formats["Окончание периода"] == DATE
+    assert formats["Стоимость плана, ₽"] == formats["Бюджет региона, ₽"] == RUB
+    assert formats["Доля закрытой потребности"] == SHARE and formats["Педагогов"] == "#,##0"
+    for title, columns in (("Назначения", ("Начало", "Окончание")), ("Ресурсы", ("Начало", "Окончание"))):
+        sheet = workbook[title]
+        at = [_header(sheet).index(c) for c in columns]
+        cells = [row[i] for row in sheet.iter_rows(min_row=2) for i in at if row[i].value is not None]
+        assert cells and all(c.is_date and c.number_format == DATE for c in cells), title
+
+
+def test_workbook_as_written_opens_in_libreoffice_with_its_formats(planned, tmp_path):
+    """plan.xlsx itself (not saved again by openpyxl) through LibreOffice Calc: every sheet printed,
+    dates shown ДД.ММ.ГГГГ, roubles with their sign, shares as percentages."""
+    _, _, _, folder = planned
+    assignments = _assignments(folder)
+    source = tmp_path / "plan.xlsx"
+    shutil.copy(folder / "plan.xlsx", source)
+    (pdf,) = convert_to_pdf([source])
+    text = _pdftotext(pdf)
+    for header in ("Показатель", "Код педагога", "Реестровый номер", "Муниципалитет", "Загрузка", "Профиль",
+                   "Код причины", "Подробнее"):  # a header of each sheet (a wrapped one breaks its words)
+        assert header in text, header
+    assert "01.09.2026" in text and "31.05.2027" in text  # the period, in the summary
+    for a in assignments.itertuples():
+        assert dt.date.fromisoformat(a.start).strftime("%d.%m.%Y") in text
+    assert re.search(r"\d ₽", text) and re.search(r"\d[.,]\d ?%", text)
+    assert "2026-" not in text  # no date shown as ISO text
+    assert _screenshot(pdf, "workbook-summary").stat().st_size > 5_000
 
 
 def test_workbook_without_optional_teacher_columns(tmp_path):
