@@ -61,6 +61,15 @@ def get_region(session, region_id: str) -> Region:
     return region
 
 
+def read_upload(file: UploadFile, settings, access, kind: str) -> tuple[bytes, str]:
+    """The uploaded bytes and a clean file name; 413 (audited as `<kind>.upload`) over the limit."""
+    content = file.file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        access.audit(f"{kind}.upload", kind, outcome="413", detail={"bytes": len(content)})
+        raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
+    return content, clean_text(file.filename, 255) or "upload"
+
+
 def store_region(session, content: bytes, filename: str, name: str | None = None, *, tenant: str) -> Region:
     """Validates a bundle (every problem at once, as a 422) and stores it with its counts and ids."""
     try:
@@ -89,11 +98,7 @@ def upload_region(
 ) -> RegionOut:
     """Validates the bundle (every problem is reported at once, as 422) and stores it, as the key's
     tenant's."""
-    content = file.file.read(settings.max_upload_bytes + 1)
-    if len(content) > settings.max_upload_bytes:
-        access.audit("region.upload", "region", outcome="413", detail={"bytes": len(content)})
-        raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
-    filename = clean_text(file.filename, 255) or "upload"
+    content, filename = read_upload(file, settings, access, "region")
     try:
         region = store_region(session, content, filename, tenant=access.tenant)
     except HTTPException as error:
