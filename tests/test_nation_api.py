@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from api_server import Server, wait_for, zip_folder
+from api_server import Server, wait_for, zip_folder, zip_tree
 from nation_oracle import check_nation_plan, nation_exact_optimum, random_nation
 
 from marshrut.engine.nation import load_nation, nation_params
@@ -30,16 +30,6 @@ SERVER_ENV = {"MARSHRUT_API_KEYS": f"{KEYS['north']}:planner:north,{KEYS['north_
               "MARSHRUT_RATE_PER_SECOND": "1000", "MARSHRUT_RATE_BURST": "1000"}
 UNKNOWN_ID = "0" * 32
 PARAMS = {"time_limit_s": 60}
-
-
-def zip_nation(folder: Path, top: str = "nation/") -> bytes:
-    """The nation's folder as a .zip, in one top folder as an archiver makes it."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for file in sorted(Path(folder).rglob("*")):
-            if file.is_file():
-                archive.write(file, top + file.relative_to(folder).as_posix())
-    return buffer.getvalue()
 
 
 def as_(who: str) -> dict:
@@ -70,7 +60,7 @@ def server(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def nation(server, nation_dir) -> dict:
     with server.client(headers=as_("north")) as http:
-        answer = http.post("/v1/nations", files={"file": ("siberia.zip", zip_nation(nation_dir))})
+        answer = http.post("/v1/nations", files={"file": ("siberia.zip", zip_tree(nation_dir))})
     assert answer.status_code == 201, answer.text
     return answer.json()
 
@@ -106,7 +96,7 @@ def test_a_nation_is_uploaded_listed_and_read(server, nation, nation_dir):
         assert http.get(f"/v1/nations/{nation['nation_id']}").json()["name"] == nation["name"]
         assert nation["nation_id"] in {n["nation_id"] for n in http.get("/v1/nations").json()}
         # the folder itself at the top of the archive reads the same
-        again = http.post("/v1/nations", files={"file": ("flat.zip", zip_nation(nation_dir, top=""))},
+        again = http.post("/v1/nations", files={"file": ("flat.zip", zip_tree(nation_dir, top=""))},
                           headers=as_("north"))
         assert again.status_code == 201 and again.json()["teachers"] == 18, again.text
         assert http.delete(f"/v1/nations/{again.json()['nation_id']}", headers=as_("north")).status_code == 204
@@ -131,7 +121,7 @@ def test_a_bad_nation_is_422_with_every_problem_located_and_nothing_stored(serve
     _edit(bad, "federal_budget.csv", lambda f: f[f["scope"] != "federal"])
     with server.client(headers=as_("north")) as http:
         before = http.get("/v1/nations", params={"limit": 1000}).json()
-        answer = http.post("/v1/nations", files={"file": ("bad.zip", zip_nation(bad))})
+        answer = http.post("/v1/nations", files={"file": ("bad.zip", zip_tree(bad))})
         assert answer.status_code == 422, answer.text
         body = answer.json()
         found = {(p["file"], p["code"], p["row"], p["column"]) for p in body["problems"]}
@@ -247,7 +237,7 @@ def russia(tmp_path_factory) -> tuple[Path, bytes]:
     from marshrut.datasets.nation import generate_nation
 
     folder = generate_nation(tmp_path_factory.mktemp("russia") / "russia", scale=0.002, seed=1)
-    return folder, zip_nation(folder)
+    return folder, zip_tree(folder)
 
 
 def test_nation_plans_are_jobs_limited_cancelled_and_deleted_with_their_nation(server, russia):
@@ -344,3 +334,81 @@ def test_a_russia_nation_plan_survives_a_server_crash(russia, tmp_path):
             plan_zip.extractall(tmp_path / "plan")
     assert len(done["summary"]["regions"]) == 85
     assert check_nation_plan(folder, {"time_limit_s": 40}, tmp_path / "plan") == []
+
+
+# ------------------------------------------------------------------------------------------------
+# a database made before nations
+# ------------------------------------------------------------------------------------------------
+
+OLD_PLAN_COLUMNS = ("id, region_id, tenant, kind, job, params, status, attempt, owner, heartbeat_at, created_at, "
+                    "started_at, finished_at, progress, summary, error")
+
+
+def _back_to_before_nations(url: str) -> None:
+    """The schema as it was: no nations table, no plans.nation_id, plans.region_id NOT NULL."""
+    if url.startswith("sqlite"):
+        import sqlite3
+
+        connection = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.executescript(f"""
+            PRAGMA foreign_keys=OFF;
+            BEGIN;
+            CREATE TABLE plans_old (id VARCHAR(32) NOT NULL PRIMARY KEY,
+                region_id VARCHAR(32) NOT NULL REFERENCES regions (id) ON DELETE CASCADE,
+                tenant VARCHAR(100) DEFAULT 'default' NOT NULL, kind VARCHAR(16) DEFAULT 'plan' NOT NULL, job TEXT,
+                params TEXT NOT NULL, status VARCHAR(16) NOT NULL, attempt INTEGER NOT NULL, owner VARCHAR(200),
+                heartbeat_at DATETIME, created_at DATETIME NOT NULL, started_at DATETIME, finished_at DATETIME,
+                progress TEXT, summary TEXT, error TEXT);
+            INSERT INTO plans_old ({OLD_PLAN_COLUMNS}) SELECT {OLD_PLAN_COLUMNS} FROM plans;
+            DROP TABLE plans;
+            ALTER TABLE plans_old RENAME TO plans;
+            CREATE INDEX ix_plans_region_id ON plans (region_id);
+            CREATE INDEX ix_plans_status ON plans (status);
+            DROP TABLE nations;
+            COMMIT;""")
+        connection.close()
+        return
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        for statement in ("ALTER TABLE plans DROP COLUMN nation_id", "DROP TABLE nations",
+                          "ALTER TABLE plans ALTER COLUMN region_id SET NOT NULL"):
+            connection.execute(text(statement))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_database_from_before_nations_is_upgraded(tmp_path, nation_dir, backend, request):
+    from oracle import random_bundle
+    from sqlalchemy import create_engine, inspect
+
+    url = f"sqlite:///{tmp_path}/old.sqlite" if backend == "sqlite" else \
+        request.getfixturevalue("postgres").create_database()
+    bundle = random_bundle(3, tmp_path / "bundle", teachers=10)
+    with Server(url, log_dir=tmp_path) as server, server.client() as http:
+        region = http.post("/v1/regions", files={"file": ("old.zip", zip_folder(bundle))}).json()["region_id"]
+        old = http.post("/v1/plans", json={"region_id": region, "params": {"time_limit_s": 2}}).json()["plan_id"]
+        assert wait_for(http, old)["status"] == "done"
+    _back_to_before_nations(url)
+
+    def region_id_nullable() -> bool:
+        engine = create_engine(url)
+        try:
+            return {c["name"]: c["nullable"] for c in inspect(engine).get_columns("plans")}["region_id"]
+        finally:
+            engine.dispose()
+
+    assert not region_id_nullable()
+    with Server(url, log_dir=tmp_path) as server, server.client() as http:
+        assert http.get(f"/v1/plans/{old}/assignments").status_code == 200
+        made = http.post("/v1/nations", files={"file": ("n.zip", zip_tree(nation_dir))})
+        assert made.status_code == 201, made.text
+        plan = http.post(f"/v1/nations/{made.json()['nation_id']}/plans", json={"params": {"time_limit_s": 30}})
+        assert plan.status_code == 202, plan.text
+        assert wait_for(http, plan.json()["plan_id"], timeout=120)["status"] == "done"
+        # the region and its plan are still whole, and deleting the region still removes its plan
+        assert http.get("/v1/plans", params={"region_id": region}).json()[0]["plan_id"] == old
+        assert http.delete(f"/v1/regions/{region}").status_code == 204
+        assert http.get(f"/v1/plans/{old}").status_code == 404
+    assert region_id_nullable()
