@@ -412,3 +412,45 @@ def test_a_database_from_before_nations_is_upgraded(tmp_path, nation_dir, backen
         assert http.delete(f"/v1/regions/{region}").status_code == 204
         assert http.get(f"/v1/plans/{old}").status_code == 404
     assert region_id_nullable()
+
+
+# ------------------------------------------------------------------------------------------------
+# MARSHRUT_RAY_ADDRESS: the regions priced on an existing Ray cluster
+# ------------------------------------------------------------------------------------------------
+
+def test_with_a_ray_address_the_regions_are_priced_on_that_cluster(tmp_path, nation_dir):
+    from ray.cluster_utils import Cluster
+
+    from marshrut.engine.nation_ray import local_auth
+    from marshrut.engine.solver.routes import warm_up
+
+    warm_up()  # numba's cache compiled before any Ray worker starts (docs/nation.md)
+    with local_auth():  # the token is in this process's environment, so in the server's too
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "object_store_memory": 80 * 1024**2})
+        try:
+            cluster.wait_for_nodes()
+            env = {"MARSHRUT_RAY_ADDRESS": cluster.address}
+            with Server(f"sqlite:///{tmp_path}/ray.sqlite", env=env, log_dir=tmp_path) as server, \
+                    server.client() as http:
+                made = http.post("/v1/nations", files={"file": ("n.zip", zip_tree(nation_dir))}).json()["nation_id"]
+                plan_id = http.post(f"/v1/nations/{made}/plans", json={"params": PARAMS}).json()["plan_id"]
+                done = wait_for(http, plan_id, timeout=300)
+                assert done["status"] == "done", done
+                with zipfile.ZipFile(io.BytesIO(http.get(f"/v1/plans/{plan_id}/nation.zip").content)) as plan_zip:
+                    plan_zip.extractall(tmp_path / "plan")
+                log = server.log()
+            # the cluster's own record: the job's driver connected and its region shards ran there
+            import ray
+
+            ray.init(address=cluster.address, logging_level="WARNING", log_to_driver=False)
+            try:  # the GCS's actor table (ray.util.state would need the dashboard, which this cluster has not)
+                from ray._private.state import actors
+
+                shards = [a for a in actors().values() if a["ActorClassName"].endswith("RegionShard")]
+            finally:
+                ray.shutdown()
+        finally:
+            cluster.shutdown()
+    assert shards, log[-3000:]
+    assert check_nation_plan(nation_dir, PARAMS, tmp_path / "plan") == []
+    assert done["summary"]["objective"] == pytest.approx(nation_exact_optimum(nation_dir, PARAMS), abs=1e-6)
