@@ -51,39 +51,32 @@ class Base(DeclarativeBase):
 TENANT = String(100)
 
 
-class Region(Base):
+class StoredBundle:
+    """An uploaded bundle, kept whole with what the API reads of it without parsing it again."""
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    # the owner (a regional institute, say): only its keys (and admins) see the bundle and its plans
+    tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")
+    name: Mapped[str] = mapped_column(String(500))
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    counts: Mapped[str] = mapped_column(Text)  # JSON: the data's counts()
+    # JSON: ids a plan request may name (teachers, mentors, sessions), to check pinned/forbidden early
+    ids: Mapped[str] = mapped_column(Text, deferred=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Region(StoredBundle, Base):
     __tablename__ = "regions"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    # the owner (a regional institute, say): only its keys (and admins) see the region and its plans
-    tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")
-    name: Mapped[str] = mapped_column(String(500))
-    filename: Mapped[str] = mapped_column(String(255))
-    size_bytes: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    counts: Mapped[str] = mapped_column(Text)  # JSON: RegionData.counts()
-    # JSON: ids a plan request may name (teachers, mentors, sessions), to check pinned/forbidden early
-    ids: Mapped[str] = deferred(mapped_column(Text))
-    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-
-class Nation(Base):
-    """A nation bundle (SPEC §7: regions tied by federal resources), uploaded as a .zip."""
+class Nation(StoredBundle, Base):
+    """A nation bundle (SPEC §7: regions tied by federal resources), uploaded as a .zip: `counts` has
+    its regions' ids and names too, `ids` holds a region's ids under its region id."""
 
     __tablename__ = "nations"
-
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")
-    name: Mapped[str] = mapped_column(String(500))
-    filename: Mapped[str] = mapped_column(String(255))
-    size_bytes: Mapped[int] = mapped_column(Integer)
-    sha256: Mapped[str] = mapped_column(String(64))
-    counts: Mapped[str] = mapped_column(Text)  # JSON: NationData.counts() and the regions' ids and names
-    # JSON: region id -> the ids a plan request may name (teachers, mentors, sessions, federal ones included)
-    ids: Mapped[str] = deferred(mapped_column(Text))
-    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class Plan(Base):

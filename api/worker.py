@@ -440,7 +440,8 @@ class Dispatcher:
                 if candidate.kind in FROM_ASSIGNMENTS else None
         attempt = candidate.attempt + 1
         if region is None:  # deleted meanwhile
-            title = "страна удалена (nation deleted)" if candidate.kind == "nation" else "регион удалён (region deleted)"
+            title = "страна удалена (nation deleted)" if candidate.kind == "nation" else \
+                "регион удалён (region deleted)"
             self._finish_failed(candidate.id, attempt, {"title": title, "total": 0, "shown": 0, "problems": []})
             return True
         if candidate.kind in FROM_ASSIGNMENTS and previous is None:

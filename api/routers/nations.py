@@ -22,14 +22,14 @@ from sqlalchemy.orm import undefer
 from marshrut.engine.nation import load_nation_upload, nation_params, regional_view
 from marshrut.engine.problems import BundleError
 
-from ..access import access_of, scoped
+from ..access import access_of
 from ..db import Nation, Plan, dumps, loads, utcnow
 from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
 from ..erase import erase_nation
 from ..responses import attachment
 from ..schemas import ErrorResponse, NationOut, NationPlanRequest, PlanCreated
-from .plans import NOT_READY, audit_export, get_plan, plan_file, queue_job
-from .regions import ERRORS, MALFORMED, clean_text, problems_exception, read_upload, valid_id
+from .plans import NOT_READY, audit_export, export_file, get_plan, plan_file, queue_job
+from .regions import ERRORS, MALFORMED, accept_upload, clean_text, problems_exception, valid_id, with_plan_counts
 from .web import FILE_TYPES
 
 router = APIRouter(tags=["nations"])
@@ -91,27 +91,14 @@ def upload_nation(
     request: Request, response: Response, session: SessionDep, settings: SettingsDep, access: PlannerAccess,
 ) -> NationOut:
     """Validates the nation (every problem at once, as 422) and stores it, as the key's tenant's."""
-    content, filename = read_upload(file, settings, access, "nation")
-    try:
-        nation = store_nation(session, content, filename, tenant=access.tenant)
-    except HTTPException as error:
-        access.audit("nation.upload", "nation", outcome=str(error.status_code), detail={"bytes": len(content)})
-        raise
-    access.audit("nation.upload", "nation", nation.id, detail={"bytes": len(content), "sha256": nation.sha256})
-    response.headers["Location"] = str(request.url_for("read_nation", nation_id=nation.id))
-    return nation_out(nation)
+    return nation_out(accept_upload(file, request, response, session, settings, access, "nation", store_nation))
 
 
 @router.get("/v1/nations", response_model=list[NationOut], dependencies=[Viewer], responses=ERRORS,
             summary="List nations, newest first")
 def list_nations(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> list[NationOut]:
-    plans = (select(Plan.nation_id, func.count().label("n")).where(Plan.nation_id.is_not(None))
-             .group_by(Plan.nation_id).subquery())
-    query = select(Nation, func.coalesce(plans.c.n, 0)).outerjoin(plans, plans.c.nation_id == Nation.id)
-    rows = session.execute(scoped(session, query, Nation.tenant)
-                           .order_by(Nation.created_at.desc(), Nation.id).limit(limit).offset(offset)).all()
-    return [nation_out(nation, n) for nation, n in rows]
+    return [nation_out(nation, n) for nation, n in with_plan_counts(session, Nation, Plan.nation_id, limit, offset)]
 
 
 @router.get("/v1/nations/{nation_id}", response_model=NationOut, dependencies=[Viewer],
@@ -198,9 +185,7 @@ def _nation_plan(session, plan_id: str) -> Plan:
             summary="A nation's whole plan as a .zip")
 def nation_zip(plan_id: str, session: SessionDep) -> Response:
     plan = _nation_plan(session, plan_id)
-    content = plan_file(session, plan, "nation.zip")
-    audit_export(session, plan, "nation.zip")
-    return attachment(content, f"nation-plan-{plan.id}.zip", ZIP)
+    return export_file(session, plan, "nation.zip", f"nation-plan-{plan.id}.zip", ZIP)
 
 
 @router.get("/v1/plans/{plan_id}/regions/{region_id}/files/{name}", tags=["plans"], dependencies=[Viewer],

@@ -109,6 +109,13 @@ def plan_file(session, plan: Plan, name: str) -> bytes:
     return bytes(content)
 
 
+def export_file(session, plan: Plan, name: str, download_name: str, media_type: str) -> Response:
+    """A done plan's stored file as a download, audited as an export."""
+    content = plan_file(session, plan, name)
+    audit_export(session, plan, name)
+    return attachment(content, download_name, media_type)
+
+
 def csv_rows(content: bytes) -> list[dict]:
     return list(csv.DictReader(io.StringIO(content.decode("utf-8"), newline="")))
 
@@ -135,7 +142,8 @@ def plan_out(plan: Plan, *, summary: bool = True) -> PlanOut:
     error = loads(plan.error)
     if error is not None:
         error = {"detail": error.get("title", "failed"), **{k: v for k, v in error.items() if k != "title"}}
-    return PlanOut(plan_id=plan.id, region_id=plan.region_id, nation_id=plan.nation_id, kind=plan.kind, tenant=plan.tenant, status=plan.status, attempt=plan.attempt,
+    return PlanOut(plan_id=plan.id, region_id=plan.region_id, nation_id=plan.nation_id, kind=plan.kind,
+                   tenant=plan.tenant, status=plan.status, attempt=plan.attempt,
                    created_at=plan.created_at, started_at=plan.started_at, finished_at=plan.finished_at,
                    progress=progress, params=loads(plan.params),
                    summary=loads(plan.summary) if summary and plan.status == "done" else None, error=error)
@@ -301,6 +309,4 @@ def read_clusters(plan_id: str, session: SessionDep,
             summary="The whole plan as an Excel workbook")
 def export_xlsx(plan_id: str, session: SessionDep) -> Response:
     plan = get_plan(session, plan_id)
-    content = plan_file(session, plan, "plan.xlsx")
-    audit_export(session, plan, "plan.xlsx")
-    return attachment(content, f"plan-{plan.id}.xlsx", XLSX)
+    return export_file(session, plan, "plan.xlsx", f"plan-{plan.id}.xlsx", XLSX)
