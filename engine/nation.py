@@ -46,6 +46,9 @@ FEDERAL_SCHEMA: dict[str, tuple[Column, ...]] = {
 }
 # Nation bundles of up to this many bytes are unpacked from a .zip (85 full regions are ~2 GB).
 MAX_NATION_ZIP_BYTES = 4 * 1024**3
+# ... and of up to this many files (85 regions of some 15 files each are ~1,300): more is not a nation,
+# and unpacking a million empty files is work an upload must not cause.
+MAX_NATION_ZIP_MEMBERS = 20_000
 
 
 class NationError(BundleError):
@@ -145,6 +148,8 @@ def _unpacked(archive_path: Path, into: Path, max_bytes: int = MAX_NATION_ZIP_BY
         raise NationError([Problem(name, "повреждённый архив .zip", "bad_archive")]) from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
+        if len(members) > MAX_NATION_ZIP_MEMBERS:
+            raise NationError([Problem(name, f"в архиве слишком много файлов ({len(members)})", "archive_too_large")])
         if sum(m.file_size for m in members) > max_bytes:
             raise NationError([Problem(name, "архив распаковывается в слишком большой объём",
                                        "archive_too_large")])
@@ -477,7 +482,10 @@ def nation_params(data: dict | None, region_ids: tuple[str, ...], source: str = 
                 split[field].setdefault(region_id, []).append(len(plain))
             plain.append(entry)
         data[field] = plain
-    params = params_from_dict(data, source)  # raises for the model's own problems
+    try:
+        params = params_from_dict(data, source)
+    except InputError as error:  # the model's own problems, reported with the regions' ones
+        raise InputError(problems + error.problems, error.total + len(problems), error.title) from None
     if problems:
         raise InputError(problems, title="Ошибки в параметрах плана")
     return NationParams(params.model_copy(update={"pinned": [], "forbidden": []}),

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from api_server import Server, wait_for, zip_folder, zip_tree
+from api_server import Server, wait_for, zip_folder, zip_members, zip_tree
 from nation_oracle import check_nation_plan, nation_exact_optimum, random_nation
 
 from marshrut.engine.nation import load_nation, nation_params
@@ -136,9 +136,12 @@ def test_a_bad_nation_is_422_with_every_problem_located_and_nothing_stored(serve
             answer = http.post("/v1/nations", files={"file": (name, content)})
             assert answer.status_code == 422, (name, answer.text)
             assert code in {p["code"] for p in answer.json()["problems"]}, (name, answer.text)
+        # an archive of more files than any nation has is refused before it is unpacked
+        many = http.post("/v1/nations", files={"file": ("many.zip", zip_members({f"f{i}": b"" for i in range(20_001)}))})
+        assert many.status_code == 413 and many.json()["problems"][0]["code"] == "archive_too_large", many.text
         assert http.get("/v1/nations", params={"limit": 1000}).json() == before
         audit = http.get("/v1/audit", params={"tenant": "north"}, headers=as_("admin")).json()
-        assert [r["outcome"] for r in audit if r["action"] == "nation.upload"][-4:] == ["422"] * 4
+        assert [r["outcome"] for r in audit if r["action"] == "nation.upload"][-5:] == ["422"] * 4 + ["413"]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -188,16 +191,21 @@ def test_params_of_a_nation_are_checked_before_queueing(server, nation):
     with server.client(headers=as_("north")) as http:
         jobs = len(http.get("/v1/plans", params={"limit": 1000}).json())
         pin = {"teacher_id": "nobody", "kind": "program", "resource_id": "FS1-1"}
-        cases = [({"pinned": [pin]}, "pinned.region_id", "missing_value"),
-                 ({"pinned": [{**pin, "region_id": "R42"}]}, "pinned.region_id", "unknown_id"),
+        cases = [({"pinned": [pin]}, "params.pinned.region_id", "missing_value"),
+                 ({"pinned": [{**pin, "region_id": "R42"}]}, "params.pinned.region_id", "unknown_id"),
                  ({"forbidden": [{**pin, "region_id": "R01"}]}, "params.forbidden.0.teacher_id", "unknown_id"),
                  ({"time_limit_s": 10_000}, "params.time_limit_s", "too_large"),
-                 ({"deficit_threshold": "high"}, "deficit_threshold", None)]
+                 ({"pinned": [{**pin, "region_id": "R42"}], "workers": "many"}, "params.workers", None),
+                 ({"deficit_threshold": "high"}, "params.deficit_threshold", None)]
         for params, column, code in cases:
             answer = http.post(url, json={"params": params})
             assert answer.status_code == 422, (params, answer.text)
             problems = answer.json()["problems"]
             assert any(p["column"] == column and code in (None, p["code"]) for p in problems), (params, problems)
+        # every problem at once: the region of an entry and the model's own fields in one answer
+        answer = http.post(url, json={"params": {"pinned": [{**pin, "region_id": "R42"}], "workers": "many"}})
+        assert {p["column"] for p in answer.json()["problems"]} >= {"params.pinned.region_id", "params.workers"}, \
+            answer.text
         assert len(http.get("/v1/plans", params={"limit": 1000}).json()) == jobs
 
 

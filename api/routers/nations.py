@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import undefer
 
 from marshrut.engine.nation import load_nation_upload, nation_params, regional_view
-from marshrut.engine.problems import BundleError
+from marshrut.engine.problems import BundleError, InputError
 
 from ..access import access_of
 from ..db import Nation, Plan, dumps, loads, utcnow
@@ -147,7 +147,12 @@ def create_nation_plan(nation_id: str, body: NationPlanRequest, request: Request
     of the tenant's `MARSHRUT_MAX_JOBS_PER_TENANT` jobs."""
     nation = get_nation(session, nation_id, with_ids=True)
     ids = loads(nation.ids)
-    params = nation_params(body.params, tuple(ids))  # every problem, as 422 (the InputError handler)
+    try:
+        params = nation_params(body.params, tuple(ids))
+    except InputError as error:  # every problem, named as a region plan's are: `params.<field>`
+        problems = [{**p.as_dict(), "column": f"params.{p.column}" if p.column else "params"} for p in error.problems]
+        raise HTTPException(422, {"detail": error.title, "total": error.total, "shown": len(problems),
+                                  "problems": problems}) from None
     problems = []
     if params.params.time_limit_s > settings.max_time_limit_s:
         problems.append({"file": "params", "message": f"не больше {settings.max_time_limit_s:g} с на этом сервере",
