@@ -22,14 +22,13 @@ from sqlalchemy.orm import undefer
 from marshrut.engine.nation import load_nation_upload, nation_params, regional_view
 from marshrut.engine.problems import BundleError, InputError
 
-from ..access import access_of
 from ..db import Nation, Plan, dumps, loads, utcnow
 from ..deps import PlannerAccess, SessionDep, SettingsDep, Viewer
 from ..erase import erase_nation
 from ..responses import attachment
 from ..schemas import ErrorResponse, NationOut, NationPlanRequest, PlanCreated
 from .plans import NOT_READY, audit_export, export_file, get_plan, plan_file, queue_job
-from .regions import ERRORS, MALFORMED, accept_upload, clean_text, problems_exception, valid_id, with_plan_counts
+from .regions import ERRORS, MALFORMED, accept_upload, clean_text, owned, problems_exception, with_plan_counts
 from .web import FILE_TYPES
 
 router = APIRouter(tags=["nations"])
@@ -46,13 +45,7 @@ def nation_out(nation: Nation, plans: int = 0) -> NationOut:
 
 def get_nation(session, nation_id: str, *, with_ids: bool = False) -> Nation:
     """The nation, if the session's caller may see it; another tenant's is a 404 like a missing one."""
-    access = access_of(session)
-    nation = None
-    if valid_id(nation_id):
-        query = access.scope(select(Nation).where(Nation.id == nation_id), Nation.tenant)
-        if with_ids:
-            query = query.options(undefer(Nation.ids))
-        nation = session.scalar(query)
+    nation = owned(session, Nation, nation_id, *([undefer(Nation.ids)] if with_ids else []))
     if nation is None:
         raise HTTPException(404, "Страна не найдена (nation not found)")
     return nation

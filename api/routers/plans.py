@@ -30,7 +30,7 @@ from ..schemas import (
     RouteOut,
     Status,
 )
-from .regions import ERRORS, MALFORMED, valid_id
+from .regions import ERRORS, MALFORMED, owned, valid_id
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
@@ -49,13 +49,7 @@ def get_plan(session, plan_id: str, *, with_summary: bool = False, nation_ok: bo
     """The plan, if the session's caller may see it; another tenant's is a 404 like a missing one.
     A nation's plan is answered only where `nation_ok` (status, summary, cancel, delete, its own files):
     the region endpoints (assignments, routes, documents...) read a region's files, so 409 there."""
-    access = access_of(session)
-    plan = None
-    if valid_id(plan_id):
-        query = access.scope(select(Plan).where(Plan.id == plan_id), Plan.tenant)
-        if with_summary:
-            query = query.options(undefer(Plan.summary))
-        plan = session.scalar(query)
+    plan = owned(session, Plan, plan_id, *([undefer(Plan.summary)] if with_summary else []))
     if plan is None:
         raise HTTPException(404, "План не найден (plan not found)")
     if plan.kind == "nation" and not nation_ok:

@@ -33,6 +33,15 @@ def valid_id(value: str) -> bool:
     return bool(ID_PATTERN.fullmatch(value))
 
 
+def owned(session, model, object_id: str, *options):
+    """The region, plan or nation with this id if the session's caller may see it (its tenant's, or
+    any for an admin), else None; `options` as select().options takes them."""
+    if not valid_id(object_id):
+        return None
+    query = access_of(session).scope(select(model).where(model.id == object_id), model.tenant)
+    return session.scalar(query.options(*options))
+
+
 def clean_text(value: str | None, limit: int) -> str:
     text = _CONTROL.sub("", value or "")
     text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
