@@ -16,6 +16,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text, event, inspect, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.schema import CreateTable
 
 from marshrut.engine.database import make_engine as _make_engine
 from sqlalchemy.exc import DBAPIError
@@ -50,28 +51,43 @@ class Base(DeclarativeBase):
 TENANT = String(100)
 
 
-class Region(Base):
-    __tablename__ = "regions"
+class StoredBundle:
+    """An uploaded bundle, kept whole with what the API reads of it without parsing it again."""
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    # the owner (a regional institute, say): only its keys (and admins) see the region and its plans
+    # the owner (a regional institute, say): only its keys (and admins) see the bundle and its plans
     tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")
     name: Mapped[str] = mapped_column(String(500))
     filename: Mapped[str] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(Integer)
     sha256: Mapped[str] = mapped_column(String(64))
-    counts: Mapped[str] = mapped_column(Text)  # JSON: RegionData.counts()
+    counts: Mapped[str] = mapped_column(Text)  # JSON: the data's counts()
     # JSON: ids a plan request may name (teachers, mentors, sessions), to check pinned/forbidden early
-    ids: Mapped[str] = deferred(mapped_column(Text))
-    content: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    ids: Mapped[str] = mapped_column(Text, deferred=True)
+    content: Mapped[bytes] = mapped_column(LargeBinary, deferred=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Region(StoredBundle, Base):
+    __tablename__ = "regions"
+
+
+class Nation(StoredBundle, Base):
+    """A nation bundle (SPEC §7: regions tied by federal resources), uploaded as a .zip: `counts` has
+    its regions' ids and names too, `ids` holds a region's ids under its region id."""
+
+    __tablename__ = "nations"
 
 
 class Plan(Base):
     __tablename__ = "plans"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    region_id: Mapped[str] = mapped_column(String(32), ForeignKey("regions.id", ondelete="CASCADE"), index=True)
+    # a region's job names its region; a nation's plan (kind `nation`) names its nation instead
+    region_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("regions.id", ondelete="CASCADE"),
+                                                  index=True, nullable=True)
+    nation_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("nations.id", ondelete="CASCADE"),
+                                                  index=True, nullable=True)
     tenant: Mapped[str] = mapped_column(TENANT, index=True, default="default", server_default="default")  # the region's
     # what the job is: a plan, a re-plan of another plan (`job` names it and the changes), a sweep
     kind: Mapped[str] = mapped_column(String(16), default="plan", server_default="plan")
@@ -177,9 +193,44 @@ def _add_missing_columns(engine: Engine) -> None:
                     index.create(engine, checkfirst=True)
 
 
+def _allow_plans_without_region(engine: Engine) -> None:
+    """Databases made before nations have plans.region_id NOT NULL; a nation's plan has none."""
+    region = next((c for c in inspect(engine).get_columns("plans") if c["name"] == "region_id"), None)
+    if region is None or region["nullable"]:
+        return
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.execute(text("ALTER TABLE plans ALTER COLUMN region_id DROP NOT NULL"))
+        return
+    # SQLite cannot drop a constraint: the table is rebuilt as the model says, rows copied (the
+    # documented procedure: foreign keys off, one transaction, then the indexes made again)
+    table = Base.metadata.tables["plans"]
+    columns = ", ".join(c.name for c in table.columns)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")  # only outside a transaction
+        connection.commit()
+        try:
+            connection.exec_driver_sql("DROP TABLE IF EXISTS plans_rebuilt")
+            create = str(CreateTable(table).compile(dialect=engine.dialect))
+            connection.exec_driver_sql(create.replace("CREATE TABLE plans", "CREATE TABLE plans_rebuilt", 1))
+            connection.exec_driver_sql(f"INSERT INTO plans_rebuilt ({columns}) SELECT {columns} FROM plans")
+            connection.exec_driver_sql("DROP TABLE plans")
+            connection.exec_driver_sql("ALTER TABLE plans_rebuilt RENAME TO plans")
+            for index in table.indexes:
+                index.create(connection, checkfirst=True)
+            connection.commit()
+        except Exception:
+            connection.rollback()
+            raise
+        finally:
+            connection.exec_driver_sql("PRAGMA foreign_keys=ON")
+            connection.commit()
+
+
 def _create(engine: Engine) -> None:
     Base.metadata.create_all(engine)
     _add_missing_columns(engine)
+    _allow_plans_without_region(engine)
     with engine.begin() as connection:
         for statement in _APPEND_ONLY.get(engine.dialect.name, []):
             connection.execute(text(statement))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, inspect, select, update
 from sqlalchemy.orm import Session
 
-from .db import ACTIVE, Plan, PlanFile, Region, utcnow
+from .db import ACTIVE, Nation, Plan, PlanFile, Region, utcnow
 
 # (region_id, plan_ids) -> what it removed, e.g. {"cached_regions": 1}; called after the commit
 Eraser = Callable[[str, list[str]], dict]
@@ -49,17 +49,17 @@ def _checkpoint(session: Session) -> None:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
-def erase_region(app, session: Session, region: Region) -> dict:
-    """Removes the region and everything made from it, in one transaction; returns the counts."""
-    region_id = region.id
+def _erase_with_plans(app, session: Session, column, owner_id: str, table, region_id: str = "") -> dict:
+    """Removes a region or nation (`table`, `owner_id`) and every plan whose `column` names it,
+    in one transaction; returns the counts."""
     # cancel first: a dispatcher that sees the plan cancelled stops its solver and writes nothing more
-    session.execute(update(Plan).where(Plan.region_id == region_id, Plan.status.in_(ACTIVE))
+    session.execute(update(Plan).where(column == owner_id, Plan.status.in_(ACTIVE))
                     .values(status="cancelled", finished_at=utcnow(), owner=None))
-    plan_ids = list(session.scalars(select(Plan.id).where(Plan.region_id == region_id)))
+    plan_ids = list(session.scalars(select(Plan.id).where(column == owner_id)))
     files = session.execute(delete(PlanFile).where(PlanFile.plan_id.in_(plan_ids))).rowcount if plan_ids else 0
     registry = _registry_rows(session, region_id, plan_ids)
-    session.execute(delete(Plan).where(Plan.region_id == region_id))
-    session.execute(delete(Region).where(Region.id == region_id))
+    session.execute(delete(Plan).where(column == owner_id))
+    session.execute(delete(table).where(table.id == owner_id))
     session.commit()
     app.state.dispatcher.poke()
     erased = {"plans": len(plan_ids), "plan_files": files or 0, "registry_rows": registry}
@@ -68,6 +68,16 @@ def erase_region(app, session: Session, region: Region) -> dict:
         for name, count in eraser(region_id, plan_ids).items():
             erased[name] = erased.get(name, 0) + count
     return erased
+
+
+def erase_region(app, session: Session, region: Region) -> dict:
+    """Removes the region and everything made from it, in one transaction; returns the counts."""
+    return _erase_with_plans(app, session, Plan.region_id, region.id, Region, region_id=region.id)
+
+
+def erase_nation(app, session: Session, nation: Nation) -> dict:
+    """Removes the nation, its plans and their files, in one transaction; returns the counts."""
+    return _erase_with_plans(app, session, Plan.nation_id, nation.id, Nation)
 
 
 def erase_plan(session: Session, plan: Plan) -> dict:

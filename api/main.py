@@ -40,6 +40,10 @@ travel and budgets, with a proved optimality gap.
    (`?format=csv`), `/routes/{teacher_id}`, `/clusters`, `/export.xlsx` (the planner's workbook),
    `/documents/teachers/{teacher_id}` (a route document, .docx or .pdf) and
    `/documents/schools/{school_id}` (a school's package, .zip).
+4. A nation (regions tied by federal programs, seats and budget, docs/nation.md): `POST /v1/nations`
+   with its `.zip` → `nation_id`; `POST /v1/nations/{nation_id}/plans` `{"params"}` → `plan_id`,
+   followed at `GET /v1/plans/{plan_id}`; then `/summary`, `/nation.zip` and
+   `/regions/{region_id}/files/{name}`.
 
 Bound to a non-loopback address the service asks for an API key (`X-API-Key` or
 `Authorization: Bearer`). A key belongs to a tenant and has a role: `viewer` reads, `planner` also
@@ -57,6 +61,9 @@ class SafeJSONResponse(JSONResponse):
             .encode("utf-8", "backslashreplace")
 
 
+UPLOADS = ("/v1/regions", "/v1/nations")  # bundles: MARSHRUT_MAX_UPLOAD_BYTES, not the JSON body limit
+
+
 class BodyLimit:
     """413 for a request body over the limit, before it is read (Content-Length) or while it is."""
 
@@ -69,7 +76,7 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.upload_limit if scope["path"].rstrip("/") == "/v1/regions" else self.body_limit
+        limit = self.upload_limit if scope["path"].rstrip("/") in UPLOADS else self.body_limit
         length = dict(scope.get("headers") or ()).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await _too_large(limit)(scope, receive, send)
@@ -178,7 +185,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.check()
     _log_to_stderr()
     start_forkserver()
-    from .routers import admin, documents, explain, plans, regions, registry, web
+    from .routers import admin, documents, explain, nations, plans, regions, registry, web
     engine = make_engine(settings.database_url)
     sessions = session_factory(engine)
     dispatcher = Dispatcher(settings, sessions)
@@ -197,6 +204,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                   default_response_class=SafeJSONResponse,
                   openapi_tags=[{"name": "regions", "description": "region bundles (docs/bundle.md)"},
                                 {"name": "plans", "description": "plans (docs/), solved in the background"},
+                                {"name": "nations", "description": "nations: regions tied by federal resources "
+                                                                   "(docs/nation.md)"},
                                 {"name": "service"}])
     app.state.settings = settings
     app.state.engine = engine
@@ -212,6 +221,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(explain.router)
     app.include_router(documents.router)
     app.include_router(admin.router)
+    app.include_router(nations.router)
 
     @app.get("/healthz", tags=["service"], summary="Liveness and database check",
              responses={503: {"description": "the database is unreachable"}})

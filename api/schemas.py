@@ -113,7 +113,14 @@ class PlanCreated(BaseModel):
 
     plan_id: str
     status: Status
+    region_id: str | None = Field(None, description="the region planned (None for a nation's plan)")
+    nation_id: str | None = Field(None, description="the nation planned (POST /v1/nations/{nation_id}/plans)")
+
+
+class RegionProgress(BaseModel):
     region_id: str
+    rounds: int = Field(description="rounds in which the region has been priced so far")
+    status: str | None = Field(None, description="its last pricing: OPTIMAL (proved) or FEASIBLE")
 
 
 class ProgressOut(BaseModel):
@@ -122,6 +129,8 @@ class ProgressOut(BaseModel):
     bound: float | None = Field(None, description="proved upper bound on the objective")
     gap: float | None = Field(None, description="(bound - objective) / max(1, |bound|)")
     phase: str | None = Field(None, description="greedy, bound, cp-sat, lns:…, done")
+    round: int | None = Field(None, description="a nation's plan: rounds of federal prices done")
+    regions: list[RegionProgress] | None = Field(None, description="a nation's plan: each region's pricing")
 
 
 class PlanOut(Timestamps):
@@ -133,10 +142,11 @@ class PlanOut(Timestamps):
         "params": {"time_limit_s": 30}, "summary": None, "error": None}]})
 
     plan_id: str
-    region_id: str
-    kind: Literal["plan", "replan", "sweep", "documents"] = Field(
-        "plan", description="a plan, a re-plan of another plan (a plan too), a sweep (what if), or the route "
-                            "documents of a plan")
+    region_id: str | None = Field(description="the region (None for a nation's plan)")
+    nation_id: str | None = Field(None, description="the nation, for a nation's plan (kind `nation`)")
+    kind: Literal["plan", "replan", "sweep", "documents", "nation"] = Field(
+        "plan", description="a plan, a re-plan of another plan (a plan too), a sweep (what if), the route "
+                            "documents of a plan, or a nation's plan (docs/nation.md)")
     tenant: str = Field("default", description="whose it is")
     status: Status
     attempt: int = Field(description="times the solve was started (more than 1 after a server crash)")
@@ -214,3 +224,46 @@ class ClustersOut(BaseModel):
     plan_id: str
     profiles: list[dict] = Field(description="cluster profiles from summary.json: name, size, mean deficit")
     teachers: list[ClusterMember]
+
+
+# ---- nations -----------------------------------------------------------------------------------
+
+class NationRegion(BaseModel):
+    region_id: str
+    name: str
+    teachers: int
+
+
+class NationOut(Timestamps):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "nation_id": "5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b", "name": "Сибирь", "filename": "siberia.zip",
+        "size_bytes": 2811020, "sha256": "4c1d…", "created_at": "2026-08-20T08:00:00Z", "plans": 0,
+        "regions": 2, "teachers": 2400, "schools": 90, "federal_programs": 2, "federal_sessions": 2,
+        "federal_seats": 175, "federal_budget_rub": 2500000,
+        "region_list": [{"region_id": "R22", "name": "Алтайский край", "teachers": 1160},
+                        {"region_id": "R70", "name": "Томская область", "teachers": 1240}]}]})
+
+    nation_id: str = Field(description="id to plan on: POST /v1/nations/{nation_id}/plans")
+    name: str
+    filename: str
+    size_bytes: int
+    sha256: str
+    created_at: dt.datetime
+    plans: int = Field(0, description="plans made on this nation")
+    regions: int
+    teachers: int
+    schools: int
+    federal_programs: int
+    federal_sessions: int
+    federal_seats: int
+    federal_budget_rub: int
+    region_list: list[NationRegion] = Field(description="the regions of regions.csv, in its order")
+
+
+class NationPlanRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "params": {"time_limit_s": 120, "pinned": [
+            {"region_id": "R70", "teacher_id": "T00017", "kind": "program", "resource_id": "FED001-S1"}]}}]})
+
+    params: dict = Field(default_factory=dict, description="one parameter object for the nation (docs/parameters.md); "
+                                                           "`pinned` and `forbidden` entries carry a `region_id`")

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     rate_per_second: float = Field(20.0, gt=0, description="requests per second a key (or, without a key, an "
                                                            "address) may make on average")
     rate_burst: int = Field(60, ge=1, description="requests a key may make at once before its rate applies")
+    ray_address: str | None = Field(None, description="a Ray cluster (`host:port` of its head, as ray.init takes "
+                                                      "it) to solve nations' regions on; unset: in the solver process")
 
     @field_validator("api_keys")
     @classmethod

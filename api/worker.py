@@ -37,7 +37,7 @@ from pathlib import Path
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import Plan, PlanFile, Region, dumps, utcnow
+from .db import Nation, Plan, PlanFile, Region, dumps, utcnow
 from .settings import Settings
 
 log = logging.getLogger("marshrut.api.worker")
@@ -147,6 +147,14 @@ def _sweep_files(region, params, job: dict, previous: bytes | None, send, deadli
 MAX_DOCUMENTS_ZIP_BYTES = 900_000_000
 
 
+def _check_storable(name: str, size: int, hint: str, title: str) -> None:
+    if size > MAX_DOCUMENTS_ZIP_BYTES:
+        from marshrut.engine.problems import InputError, Problem
+
+        raise InputError([Problem(name, f"{size / 1e6:.0f} МБ: больше, чем хранит база (too large to store); "
+                                        f"{hint}", "too_large")], title=title)
+
+
 def _documents_files(region, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
     """Every route document of the source plan (its assignments.csv is `previous`), a folder per
     school as `marshrut documents` writes them, as one .zip; PDFs beside them when the job asks."""
@@ -171,20 +179,55 @@ def _documents_files(region, params, job: dict, previous: bytes | None, send, de
         with zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as archive:  # .docx and .pdf are compressed already
             for path in sorted(written.files + written.pdfs):
                 archive.write(path, path.relative_to(tmp).as_posix())
-    if out.tell() > MAX_DOCUMENTS_ZIP_BYTES:
-        from marshrut.engine.problems import InputError, Problem
-
-        raise InputError([Problem("documents.zip", f"{out.tell() / 1e6:.0f} МБ: больше, чем хранит база; скачайте "
-                                                   "документы по муниципалитетам (too large to store: download them "
-                                                   "per municipality)", "too_large")],
-                         title="Документы региона не сохранены (the region's documents are too large)")
+    _check_storable("documents.zip", out.tell(), "скачайте документы по муниципалитетам (download them per "
+                                                 "municipality)", "Документы региона не сохранены (the region's "
+                                                                  "documents are too large)")
     summary = {"kind": "documents", "source_plan_id": job["source_plan_id"], "teachers": written.teachers,
                "schools": written.schools, "docx": len(written.files), "pdf": len(written.pdfs),
                "docx_seconds": round(written.seconds, 3), "pdf_seconds": round(written.pdf_seconds, 3)}
     return {"documents.zip": out.getvalue(), "summary.json": json.dumps(summary, ensure_ascii=False).encode("utf-8")}
 
 
-JOBS = {"plan": _plan_files, "replan": _replan_files, "sweep": _sweep_files, "documents": _documents_files}
+def _nation_files(nation, params, job: dict, previous: bytes | None, send, deadline) -> dict[str, bytes]:
+    """A nation's plan (SPEC §7): solved in this process, or on the Ray cluster the server is
+    configured with (`ray_address`); the nation's folder as one .zip beside its summary.json."""
+    import io
+    import zipfile
+
+    from marshrut.engine.deadline import write_pace
+    from marshrut.engine.nation_plan import plan_nation
+
+    teachers = sum(len(region.teachers) for region in nation.regions)
+    storing = write_pace() * (STORE_FIXED_ROWS + STORE_ROWS_PER_TEACHER * teachers)  # zipping and storing
+    regions = {rid: {"region_id": rid, "rounds": 0, "status": None} for rid in nation.region_ids}
+
+    def on_progress(event) -> None:
+        phase = event.phase
+        if event.region_id in regions:  # "region priced (OPTIMAL)"
+            regions[event.region_id].update(rounds=event.round + 1, status=phase.partition("(")[2].rstrip(")") or None)
+            phase = f"{event.region_id}: {phase}"
+        send({"elapsed": _finite(event.elapsed), "objective": _finite(event.objective), "bound": _finite(event.bound),
+              "phase": f"round {event.round + 1}: {phase}" if event.phase != "done" else "writing",
+              "round": event.round, "regions": list(regions.values())})
+
+    address = job.get("ray_address") or None
+    send(None, "round 1")
+    with tempfile.TemporaryDirectory(prefix="marshrut-nation-plan-") as tmp:
+        plan_nation(nation, params, tmp, address=address, distributed=address is not None,
+                    deadline=time.perf_counter() + deadline.left() - storing, on_progress=on_progress)
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in sorted(Path(tmp).rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(tmp).as_posix())
+        summary = (Path(tmp) / "summary.json").read_bytes()
+    _check_storable("nation.zip", out.tell(), "запросите план по частям страны (plan the nation in parts)",
+                    "План страны не сохранён (the nation's plan is too large)")
+    return {"summary.json": summary, "nation.zip": out.getvalue()}
+
+
+JOBS = {"plan": _plan_files, "replan": _replan_files, "sweep": _sweep_files, "documents": _documents_files,
+        "nation": _nation_files}
 # jobs that start from another plan's assignments.csv: the job's key naming that plan
 FROM_ASSIGNMENTS = {"replan": "previous_plan_id", "documents": "source_plan_id"}
 
@@ -206,13 +249,28 @@ def solve_in_child(conn: Connection, content: bytes, filename: str, params_json:
 
         try:
             warm_up_in_background()  # the route search loads beside the bundle
-            params = params_from_dict(json.loads(params_json))
+            raw_params = json.loads(params_json)
+            if kind == "nation":  # its pinned entries name regions: checked once the nation is read
+                from marshrut.engine.nation import load_nation_upload, nation_params
+
+                limit_s = params_from_dict({k: v for k, v in raw_params.items()
+                                            if k not in ("pinned", "forbidden")}).time_limit_s
+            else:
+                params = params_from_dict(raw_params)
+                limit_s = params.time_limit_s
             waited = 0.0 if accepted_at is None else time.time() - accepted_at
-            deadline = Deadline.since(params.time_limit_s, waited)
-            region = load_upload(content, filename)
+            deadline = Deadline.since(limit_s, waited)
+            if kind == "nation":
+                region = load_nation_upload(content, filename)
+                params = nation_params(raw_params, region.region_ids)
+            else:
+                region = load_upload(content, filename)
             del content
 
             def send(progress, phase: str | None = None) -> None:
+                if isinstance(progress, dict):  # a nation's, made by _nation_files
+                    conn.send(("progress", progress))
+                    return
                 if progress is None:
                     conn.send(("progress", {"elapsed": None, "objective": None, "bound": None, "phase": phase}))
                     return
@@ -363,8 +421,8 @@ class Dispatcher:
             running = session.scalar(select(func.count()).select_from(Plan).where(Plan.status == "running"))
             if running >= self.settings.max_concurrent_solves:
                 return False
-            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id, Plan.kind, Plan.job,
-                                               Plan.created_at)
+            candidate = session.execute(select(Plan.id, Plan.attempt, Plan.params, Plan.region_id, Plan.nation_id,
+                                               Plan.kind, Plan.job, Plan.created_at)
                                         .where(Plan.status == "queued").order_by(Plan.created_at, Plan.id)
                                         .limit(1)).first()
             if candidate is None:
@@ -375,16 +433,18 @@ class Dispatcher:
                 started_at=now, progress=None, error=None)).rowcount
             if claimed != 1:
                 return True  # another server took it: look again
-            region = session.execute(select(Region.content, Region.filename)
-                                     .where(Region.id == candidate.region_id)).first()
+            source = Nation if candidate.kind == "nation" else Region  # whose bundle the job reads
+            region = session.execute(select(source.content, source.filename).where(
+                source.id == (candidate.nation_id if candidate.kind == "nation" else candidate.region_id))).first()
             job = json.loads(candidate.job or "{}")
             previous = session.scalar(select(PlanFile.content).where(
                 PlanFile.plan_id == job[FROM_ASSIGNMENTS[candidate.kind]], PlanFile.name == "assignments.csv")) \
                 if candidate.kind in FROM_ASSIGNMENTS else None
         attempt = candidate.attempt + 1
         if region is None:  # deleted meanwhile
-            self._finish_failed(candidate.id, attempt, {"title": "регион удалён (region deleted)", "total": 0,
-                                                        "shown": 0, "problems": []})
+            title = "страна удалена (nation deleted)" if candidate.kind == "nation" else \
+                "регион удалён (region deleted)"
+            self._finish_failed(candidate.id, attempt, {"title": title, "total": 0, "shown": 0, "problems": []})
             return True
         if candidate.kind in FROM_ASSIGNMENTS and previous is None:
             self._finish_failed(candidate.id, attempt, {"title": "исходный план удалён (the job's plan was deleted)",
@@ -395,11 +455,14 @@ class Dispatcher:
         limit = float(params.get("time_limit_s", 60)) * max(1, len(job.get("factors", ())))
         if candidate.kind == "documents":  # writing, not solving: the plan's time limit says nothing of it
             limit = self.settings.max_time_limit_s
+        job_json = candidate.job
+        if candidate.kind == "nation":  # the server's setting, not the request's: where the regions are solved
+            job_json = dumps({**job, "ray_address": self.settings.ray_address})
         parent_conn, child_conn = self.context.Pipe(duplex=False)
         process = self.context.Process(
             target=solve_in_child, name=f"marshrut-plan-{candidate.id[:8]}", daemon=True,
             args=(child_conn, bytes(region.content), region.filename, candidate.params, self.settings.solver_nice,
-                  candidate.kind, candidate.job, None if previous is None else bytes(previous),
+                  candidate.kind, job_json, None if previous is None else bytes(previous),
                   candidate.created_at.replace(tzinfo=dt.UTC).timestamp()))
         try:
             process.start()

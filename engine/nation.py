@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import tempfile
 import zipfile
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -23,7 +24,7 @@ from . import region as rg
 from .bundle import Column, _Checker, _parse_date, load_bundle
 from .params import AssignmentRef, Params, params_from_dict
 from .problems import BundleError, InputError, Problem, ProblemReport
-from .sources import RawBundle, _parse_csv
+from .sources import MAX_UNPACKED_BYTES, RawBundle, _parse_csv
 
 NATION_FILE = "nation.json"
 FEDERAL = "federal"  # the fund of federal assignments (funded_by) and the budget's scope
@@ -45,6 +46,9 @@ FEDERAL_SCHEMA: dict[str, tuple[Column, ...]] = {
 }
 # Nation bundles of up to this many bytes are unpacked from a .zip (85 full regions are ~2 GB).
 MAX_NATION_ZIP_BYTES = 4 * 1024**3
+# ... and of up to this many files (85 regions of some 15 files each are ~1,300): more is not a nation,
+# and unpacking a million empty files is work an upload must not cause.
+MAX_NATION_ZIP_MEMBERS = 20_000
 
 
 class NationError(BundleError):
@@ -113,34 +117,55 @@ def is_nation(path: str | Path) -> bool:
     return False
 
 
-def load_nation(path: str | Path) -> NationData:
+def load_nation(path: str | Path, *, max_unpacked_bytes: int = MAX_NATION_ZIP_BYTES) -> NationData:
     """Reads and validates a nation (folder or .zip); raises NationError listing every problem."""
     path = Path(path)
     if path.is_file() and path.suffix.lower() == ".zip":
         with tempfile.TemporaryDirectory(prefix="marshrut-nation-") as folder:
-            return _load_folder(_unpacked(path, Path(folder)))
+            return _load_folder(_unpacked(path, Path(folder), max_unpacked_bytes))
     return _load_folder(path)
 
 
-def _unpacked(archive_path: Path, into: Path) -> Path:
+def load_nation_upload(content: bytes, filename: str, *, max_unpacked_bytes: int = MAX_UNPACKED_BYTES) -> NationData:
+    """The same for an uploaded .zip held in memory (the API): a nation is a folder of folders, so
+    only a .zip carries it; it may unpack into at most `max_unpacked_bytes`."""
+    if not filename.lower().endswith(".zip"):
+        raise NationError([Problem(filename, "набор данных страны загружается архивом .zip (папка страны с "
+                                             "nation.json и папками регионов)", "unsupported_format")])
+    with tempfile.TemporaryDirectory(prefix="marshrut-nation-upload-") as folder:
+        archive = Path(folder) / "nation.zip"
+        archive.write_bytes(content)
+        unpacked = Path(folder) / "nation"
+        unpacked.mkdir()
+        return _load_folder(_unpacked(archive, unpacked, max_unpacked_bytes, name=filename))
+
+
+def _unpacked(archive_path: Path, into: Path, max_bytes: int = MAX_NATION_ZIP_BYTES, name: str | None = None) -> Path:
+    name = name or archive_path.name
     try:
         archive = zipfile.ZipFile(archive_path)
-    except zipfile.BadZipFile:
-        raise NationError([Problem(archive_path.name, "повреждённый архив .zip", "bad_archive")]) from None
+    except (zipfile.BadZipFile, OSError):
+        raise NationError([Problem(name, "повреждённый архив .zip", "bad_archive")]) from None
     with archive:
         members = [m for m in archive.infolist() if not m.is_dir()]
-        if sum(m.file_size for m in members) > MAX_NATION_ZIP_BYTES:
-            raise NationError([Problem(archive_path.name, "архив распаковывается в слишком большой объём",
+        if len(members) > MAX_NATION_ZIP_MEMBERS:
+            raise NationError([Problem(name, f"в архиве слишком много файлов ({len(members)})", "archive_too_large")])
+        if sum(m.file_size for m in members) > max_bytes:
+            raise NationError([Problem(name, "архив распаковывается в слишком большой объём",
                                        "archive_too_large")])
         for member in members:
             parts = PurePosixPath(member.filename.replace("\\", "/"))
             if parts.is_absolute() or ".." in parts.parts:
-                raise NationError([Problem(archive_path.name, "путь в архиве выходит за пределы архива",
+                raise NationError([Problem(name, "путь в архиве выходит за пределы архива",
                                            "unsafe_path", value=member.filename)])
             target = into.joinpath(*parts.parts)
             target.parent.mkdir(parents=True, exist_ok=True)
-            with archive.open(member) as source, open(target, "wb") as sink:
-                sink.write(source.read())
+            try:  # a member's data may not match its header (a damaged or forged archive)
+                with archive.open(member) as source, open(target, "wb") as sink:
+                    sink.write(source.read(max_bytes + 1))
+            except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError):
+                raise NationError([Problem(name, "повреждённый архив .zip", "bad_archive",
+                                           value=member.filename)]) from None
     tops = list(into.iterdir())
     if not (into / NATION_FILE).exists() and len(tops) == 1 and tops[0].is_dir():
         return tops[0]
@@ -457,7 +482,10 @@ def nation_params(data: dict | None, region_ids: tuple[str, ...], source: str = 
                 split[field].setdefault(region_id, []).append(len(plain))
             plain.append(entry)
         data[field] = plain
-    params = params_from_dict(data, source)  # raises for the model's own problems
+    try:
+        params = params_from_dict(data, source)
+    except InputError as error:  # the model's own problems, reported with the regions' ones
+        raise InputError(problems + error.problems, error.total + len(problems), error.title) from None
     if problems:
         raise InputError(problems, title="Ошибки в параметрах плана")
     return NationParams(params.model_copy(update={"pinned": [], "forbidden": []}),

@@ -79,6 +79,16 @@ def zip_folder(folder: Path, prefix: str = "") -> bytes:
     return buffer.getvalue()
 
 
+def zip_tree(folder: Path, top: str = "nation/") -> bytes:
+    """A folder of folders (a nation) as a .zip, under one top folder as an archiver makes it."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(Path(folder).rglob("*")):
+            if file.is_file():
+                archive.write(file, top + file.relative_to(folder).as_posix())
+    return buffer.getvalue()
+
+
 def zip_members(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

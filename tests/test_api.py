@@ -105,10 +105,13 @@ def test_health_and_openapi(client, server):
     for path in ("/healthz", "/v1/regions", "/v1/regions/{region_id}", "/v1/plans", "/v1/plans/{plan_id}",
                  "/v1/plans/{plan_id}/summary", "/v1/plans/{plan_id}/assignments",
                  "/v1/plans/{plan_id}/routes/{teacher_id}", "/v1/plans/{plan_id}/clusters",
-                 "/v1/plans/{plan_id}/export.xlsx"):
+                 "/v1/plans/{plan_id}/export.xlsx", "/v1/nations", "/v1/nations/{nation_id}",
+                 "/v1/nations/{nation_id}/plans", "/v1/plans/{plan_id}/nation.zip",
+                 "/v1/plans/{plan_id}/regions/{region_id}/files/{name}"):
         assert path in paths, path
     components = schema["components"]["schemas"]
-    for name in ("PlanRequest", "PlanOut", "RegionOut", "ErrorResponse", "Params", "AssignmentsOut"):
+    for name in ("PlanRequest", "PlanOut", "RegionOut", "ErrorResponse", "Params", "AssignmentsOut", "NationOut",
+                 "NationPlanRequest"):
         assert "examples" in components[name] or "example" in components[name], name
     assert client.get("/docs").status_code == 200
 

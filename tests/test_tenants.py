@@ -21,7 +21,8 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
-from api_server import Server, wait_for, zip_folder
+from api_server import Server, wait_for, zip_folder, zip_tree
+from nation_oracle import random_nation
 from oracle import random_bundle
 from sqlalchemy import create_engine, inspect, text
 
@@ -122,8 +123,13 @@ def world(server, bundle):
         schools = pd.read_csv(bundle / "schools.csv", dtype=str)
         school = teachers.set_index("teacher_id").at[teacher, "school_id"]
         municipality = schools.set_index("school_id").at[school, "municipality_id"]
+        nation_content = zip_tree(random_nation(3, server.directory / "nation", regions=2, teachers=4))
+        nation = http.post("/v1/nations", files={"file": ("north-nation.zip", nation_content)},
+                           headers=key_header(keys["north_planner"]))
+        assert nation.status_code == 201, nation.text
     return {"keys": keys, "region_id": region_id, "plan_id": done["plan_id"], "teacher_id": teacher,
-            "school_id": school, "municipality_id": municipality, "content": content}
+            "school_id": school, "municipality_id": municipality, "content": content,
+            "nation_id": nation.json()["nation_id"], "nation_content": nation_content}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -139,6 +145,8 @@ def sample_body(method: str, path: str, world: dict) -> dict:
         return {}
     bodies = {
         "/v1/regions": {"files": {"file": ("r.zip", world["content"])}},
+        "/v1/nations": {"files": {"file": ("n.zip", world["nation_content"])}},
+        "/v1/nations/{nation_id}/plans": {"json": {"params": {"time_limit_s": 1}}},
         "/v1/plans": {"json": {"region_id": world["region_id"], "params": {"time_limit_s": 1}}},
         "/v1/plans/{plan_id}/replan": {"json": {"changes": {}, "time_limit_s": 1}},
         "/v1/plans/{plan_id}/sweep": {"json": {"factors": "1x,2x", "time_limit_s": 1}},
@@ -164,7 +172,7 @@ def endpoints(http: httpx.Client) -> list[tuple[str, str]]:
 def fill(path: str, world: dict, ids: dict | None = None) -> str:
     values = {"region_id": world["region_id"], "plan_id": world["plan_id"], "teacher_id": world["teacher_id"],
               "school_id": world["school_id"], "municipality_id": world["municipality_id"],
-              "name": "assignments.csv", "key_id": "nokey", **(ids or {})}
+              "name": "assignments.csv", "key_id": "nokey", "nation_id": world["nation_id"], **(ids or {})}
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 
 
@@ -173,7 +181,7 @@ def test_another_tenants_objects_are_404_like_missing_ones(server, world):
     with server.client() as http:
         checked = 0
         for method, path in endpoints(http):
-            if "{region_id}" not in path and "{plan_id}" not in path:
+            if "{region_id}" not in path and "{plan_id}" not in path and "{nation_id}" not in path:
                 continue
             body = sample_body(method, path, world)
             url = fill(path, world)
@@ -184,7 +192,8 @@ def test_another_tenants_objects_are_404_like_missing_ones(server, world):
                     continue
                 assert answer.status_code == 404, (method, path, answer.status_code, answer.text[:300])
                 missing = http.request(method.upper(), fill(path, world, {"region_id": UNKNOWN_ID,
-                                                                          "plan_id": UNKNOWN_ID}),
+                                                                          "plan_id": UNKNOWN_ID,
+                                                                          "nation_id": UNKNOWN_ID}),
                                        headers=key_header(key), **body)
                 assert missing.status_code == 404 and missing.json() == answer.json(), (path, missing.text)
                 checked += 1
@@ -199,6 +208,8 @@ def test_another_tenants_objects_are_404_like_missing_ones(server, world):
         assert world["plan_id"] not in {p["plan_id"] for p in http.get("/v1/plans", headers=south).json()}
         assert http.get("/v1/plans", params={"region_id": world["region_id"]}, headers=south).json() == []
         assert world["region_id"] in {r["region_id"] for r in http.get("/v1/regions", headers=key_header(ADMIN)).json()}
+        assert http.get("/v1/nations", headers=south).json() == []
+        assert world["nation_id"] in {n["nation_id"] for n in http.get("/v1/nations", headers=key_header(ADMIN)).json()}
         # the key of MARSHRUT_API_KEYS with a tenant is that tenant's; one without is the default tenant's
         assert http.get(f"/v1/plans/{world['plan_id']}", headers=key_header(ENV_PLANNER)).status_code == 200
         assert http.get(f"/v1/plans/{world['plan_id']}", headers=key_header(ENV_VIEWER)).status_code == 404

@@ -30,12 +30,13 @@ from ..schemas import (
     RouteOut,
     Status,
 )
-from .regions import ERRORS, MALFORMED, valid_id
+from .regions import ERRORS, MALFORMED, owned, valid_id
 
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 NOT_FOUND = {404: {"model": ErrorResponse, "description": "no plan (or teacher) with this id"}}
-NOT_READY = {409: {"model": ErrorResponse, "description": "the plan is not done (yet): see its status"}}
+NOT_READY = {409: {"model": ErrorResponse, "description": "the plan is not done (yet): see its status; or it is "
+                                                           "a nation's plan, whose files are its own endpoints'"}}
 CSV_DOC = {"description": "JSON, or with ?format=csv the CSV file of docs/plan-files.md",
            "content": {"text/csv": {"schema": {"type": "string"}}}}
 
@@ -44,17 +45,17 @@ def _problem(file: str, message: str, code: str, column: str, value: str | None 
     return {"file": file, "message": message, "code": code, "row": None, "column": column, "value": value}
 
 
-def get_plan(session, plan_id: str, *, with_summary: bool = False) -> Plan:
-    """The plan, if the session's caller may see it; another tenant's is a 404 like a missing one."""
-    access = access_of(session)
-    plan = None
-    if valid_id(plan_id):
-        query = access.scope(select(Plan).where(Plan.id == plan_id), Plan.tenant)
-        if with_summary:
-            query = query.options(undefer(Plan.summary))
-        plan = session.scalar(query)
+def get_plan(session, plan_id: str, *, with_summary: bool = False, nation_ok: bool = False) -> Plan:
+    """The plan, if the session's caller may see it; another tenant's is a 404 like a missing one.
+    A nation's plan is answered only where `nation_ok` (status, summary, cancel, delete, its own files):
+    the region endpoints (assignments, routes, documents...) read a region's files, so 409 there."""
+    plan = owned(session, Plan, plan_id, *([undefer(Plan.summary)] if with_summary else []))
     if plan is None:
         raise HTTPException(404, "План не найден (plan not found)")
+    if plan.kind == "nation" and not nation_ok:
+        raise HTTPException(409, f"Это план страны: его файлы — /v1/plans/{plan.id}/nation.zip и "
+                                 f"/v1/plans/{plan.id}/regions/{{region_id}}/files/{{name}} (a nation's plan: "
+                                 "see docs/api.md)")
     return plan
 
 
@@ -80,9 +81,10 @@ def queue_job(request: Request, session, access: Access, plan: Plan, action: str
     session.add(plan)
     try:
         session.commit()
-    except IntegrityError:  # the region was deleted meanwhile
+    except IntegrityError:  # the region (or nation) was deleted meanwhile
         session.rollback()
-        raise HTTPException(404, "Регион не найден (region not found)") from None
+        raise HTTPException(404, "Страна не найдена (nation not found)" if plan.nation_id else
+                            "Регион не найден (region not found)") from None
     access.audit(action, "plan", plan.id, tenant=plan.tenant, detail=detail)
     request.app.state.dispatcher.poke()
 
@@ -99,6 +101,13 @@ def plan_file(session, plan: Plan, name: str) -> bytes:
     if content is None:  # done plans always have their files; a concurrent delete is the only way here
         raise HTTPException(404, "План не найден (plan not found)")
     return bytes(content)
+
+
+def export_file(session, plan: Plan, name: str, download_name: str, media_type: str) -> Response:
+    """A done plan's stored file as a download, audited as an export."""
+    content = plan_file(session, plan, name)
+    audit_export(session, plan, name)
+    return attachment(content, download_name, media_type)
 
 
 def csv_rows(content: bytes) -> list[dict]:
@@ -127,7 +136,8 @@ def plan_out(plan: Plan, *, summary: bool = True) -> PlanOut:
     error = loads(plan.error)
     if error is not None:
         error = {"detail": error.get("title", "failed"), **{k: v for k, v in error.items() if k != "title"}}
-    return PlanOut(plan_id=plan.id, region_id=plan.region_id, kind=plan.kind, tenant=plan.tenant, status=plan.status, attempt=plan.attempt,
+    return PlanOut(plan_id=plan.id, region_id=plan.region_id, nation_id=plan.nation_id, kind=plan.kind,
+                   tenant=plan.tenant, status=plan.status, attempt=plan.attempt,
                    created_at=plan.created_at, started_at=plan.started_at, finished_at=plan.finished_at,
                    progress=progress, params=loads(plan.params),
                    summary=loads(plan.summary) if summary and plan.status == "done" else None, error=error)
@@ -200,7 +210,7 @@ def list_plans(session: SessionDep, region_id: Annotated[str | None, Query(max_l
 @router.get("/{plan_id}", response_model=PlanOut, dependencies=[Viewer], responses={**ERRORS, **NOT_FOUND},
             summary="Status, progress (elapsed, objective, bound) and, once done, the summary")
 def read_plan(plan_id: str, session: SessionDep) -> PlanOut:
-    return plan_out(get_plan(session, plan_id, with_summary=True))
+    return plan_out(get_plan(session, plan_id, with_summary=True, nation_ok=True))
 
 
 @router.delete("/{plan_id}", response_model=PlanOut,
@@ -209,7 +219,7 @@ def read_plan(plan_id: str, session: SessionDep) -> PlanOut:
 def cancel_plan(plan_id: str, request: Request, session: SessionDep, access: PlannerAccess) -> PlanOut | Response:
     """A queued or running plan is cancelled (200, its solver is stopped at once). A plan that is
     already done, failed or cancelled is deleted with its files (204)."""
-    plan = get_plan(session, plan_id)
+    plan = get_plan(session, plan_id, nation_ok=True)
     if plan.status in ACTIVE:
         session.execute(update(Plan).where(Plan.id == plan.id, Plan.status.in_(ACTIVE)).values(
             status="cancelled", finished_at=utcnow(), owner=None, heartbeat_at=None))
@@ -218,7 +228,7 @@ def cancel_plan(plan_id: str, request: Request, session: SessionDep, access: Pla
         access.audit("plan.cancel", "plan", plan.id, tenant=plan.tenant)
         session.expunge_all()
         # cancelled now, or finished (or deleted) just before: report what it is
-        return plan_out(get_plan(session, plan_id), summary=False)
+        return plan_out(get_plan(session, plan_id, nation_ok=True), summary=False)
     erased = erase_plan(session, plan)
     access.audit("plan.delete", "plan", plan.id, tenant=plan.tenant, detail=erased)
     return Response(status_code=204)
@@ -227,7 +237,7 @@ def cancel_plan(plan_id: str, request: Request, session: SessionDep, access: Pla
 @router.get("/{plan_id}/summary", response_model=dict, dependencies=[Viewer],
             responses={**ERRORS, **NOT_FOUND, **NOT_READY}, summary="summary.json (docs/plan-files.md)")
 def read_summary(plan_id: str, session: SessionDep) -> Response:
-    plan = get_plan(session, plan_id)
+    plan = get_plan(session, plan_id, nation_ok=True)
     return Response(plan_file(session, plan, "summary.json"), media_type="application/json")
 
 
@@ -293,6 +303,4 @@ def read_clusters(plan_id: str, session: SessionDep,
             summary="The whole plan as an Excel workbook")
 def export_xlsx(plan_id: str, session: SessionDep) -> Response:
     plan = get_plan(session, plan_id)
-    content = plan_file(session, plan, "plan.xlsx")
-    audit_export(session, plan, "plan.xlsx")
-    return attachment(content, f"plan-{plan.id}.xlsx", XLSX)
+    return export_file(session, plan, "plan.xlsx", f"plan-{plan.id}.xlsx", XLSX)

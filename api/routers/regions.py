@@ -33,6 +33,15 @@ def valid_id(value: str) -> bool:
     return bool(ID_PATTERN.fullmatch(value))
 
 
+def owned(session, model, object_id: str, *options):
+    """The region, plan or nation with this id if the session's caller may see it (its tenant's, or
+    any for an admin), else None; `options` as select().options takes them."""
+    if not valid_id(object_id):
+        return None
+    query = access_of(session).scope(select(model).where(model.id == object_id), model.tenant)
+    return session.scalar(query.options(*options))
+
+
 def clean_text(value: str | None, limit: int) -> str:
     text = _CONTROL.sub("", value or "")
     text = text.encode("utf-8", "replace").decode("utf-8")  # lone surrogates
@@ -59,6 +68,34 @@ def get_region(session, region_id: str) -> Region:
     if region is None or not access.sees(region.tenant):
         raise HTTPException(404, "Регион не найден (region not found)")
     return region
+
+
+def accept_upload(file: UploadFile, request: Request, response: Response, session, settings, access, kind: str,
+                  store):
+    """An upload of a `kind` (region, nation) read within the limit (413), validated and stored by
+    `store(session, content, filename, tenant=...)`, audited as `<kind>.upload` however it ends; the
+    answer's Location is its `read_<kind>` route."""
+    content = file.file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        access.audit(f"{kind}.upload", kind, outcome="413", detail={"bytes": len(content)})
+        raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
+    filename = clean_text(file.filename, 255) or "upload"
+    try:
+        stored = store(session, content, filename, tenant=access.tenant)
+    except HTTPException as error:
+        access.audit(f"{kind}.upload", kind, outcome=str(error.status_code), detail={"bytes": len(content)})
+        raise
+    access.audit(f"{kind}.upload", kind, stored.id, detail={"bytes": len(content), "sha256": stored.sha256})
+    response.headers["Location"] = str(request.url_for(f"read_{kind}", **{f"{kind}_id": stored.id}))
+    return stored
+
+
+def with_plan_counts(session, model, plan_column, limit: int, offset: int) -> list[tuple]:
+    """The caller's tenant's regions or nations (`model`), newest first, each with its number of plans."""
+    plans = select(plan_column, func.count().label("n")).group_by(plan_column).subquery()
+    query = select(model, func.coalesce(plans.c.n, 0)).outerjoin(plans, plans.c[plan_column.key] == model.id)
+    return session.execute(scoped(session, query, model.tenant)
+                           .order_by(model.created_at.desc(), model.id).limit(limit).offset(offset)).all()
 
 
 def store_region(session, content: bytes, filename: str, name: str | None = None, *, tenant: str) -> Region:
@@ -89,30 +126,14 @@ def upload_region(
 ) -> RegionOut:
     """Validates the bundle (every problem is reported at once, as 422) and stores it, as the key's
     tenant's."""
-    content = file.file.read(settings.max_upload_bytes + 1)
-    if len(content) > settings.max_upload_bytes:
-        access.audit("region.upload", "region", outcome="413", detail={"bytes": len(content)})
-        raise HTTPException(413, f"Файл больше {settings.max_upload_bytes} байт (upload too large)")
-    filename = clean_text(file.filename, 255) or "upload"
-    try:
-        region = store_region(session, content, filename, tenant=access.tenant)
-    except HTTPException as error:
-        access.audit("region.upload", "region", outcome=str(error.status_code), detail={"bytes": len(content)})
-        raise
-    access.audit("region.upload", "region", region.id, detail={"bytes": len(content), "sha256": region.sha256})
-    response.headers["Location"] = str(request.url_for("read_region", region_id=region.id))
-    return region_out(region)
+    return region_out(accept_upload(file, request, response, session, settings, access, "region", store_region))
 
 
 @router.get("", response_model=list[RegionOut], dependencies=[Viewer], responses=ERRORS,
             summary="List regions, newest first")
 def list_regions(session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                  offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> list[RegionOut]:
-    plans = (select(Plan.region_id, func.count().label("n")).group_by(Plan.region_id).subquery())
-    query = select(Region, func.coalesce(plans.c.n, 0)).outerjoin(plans, plans.c.region_id == Region.id)
-    rows = session.execute(scoped(session, query, Region.tenant)
-                           .order_by(Region.created_at.desc(), Region.id).limit(limit).offset(offset)).all()
-    return [region_out(region, n) for region, n in rows]
+    return [region_out(region, n) for region, n in with_plan_counts(session, Region, Plan.region_id, limit, offset)]
 
 
 @router.get("/{region_id}", response_model=RegionOut, dependencies=[Viewer], responses={**ERRORS, **NOT_FOUND},
