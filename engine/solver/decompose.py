@@ -211,13 +211,8 @@ class Decomposition:
         self.inst = inst
         self.sample, self.scale = sample, scale
         self.members = np.ones(len(inst.need), dtype=bool) if sample is None else sample
-        # A sample's pricer holds its own options alone (RoutePricer), whose prices are gathered once.
+        # A sample's pricer holds its own options alone (RoutePricer.options), priced in that order.
         self.pricer = RoutePricer(inst, sample) if sample is not None else pricer or RoutePricer(inst)
-        self._sample_options = self.pricer.options
-        if sample is not None:
-            own = self._sample_options
-            self._own = (inst.solver_cost[own], inst.options.activity[own], inst.municipality[own],
-                         inst.budget_rub[own].astype(float))
         self._keys: set[tuple[int, ...]] = set()
         self._routes: list[tuple[int, ...]] = []
         self.x = np.zeros(0)
@@ -235,9 +230,12 @@ class Decomposition:
 
     def add(self, chosen: np.ndarray) -> int:
         """Adds each teacher's route in `chosen` (bool over options) as a column; returns how many were new."""
+        return self._add_keys(tuple(route.tolist()) for _, route in self._routes_in(chosen))
+
+    def _add_keys(self, keys) -> int:
+        """Adds the routes (tuples of option indices) not yet known as columns; returns how many were new."""
         added = 0
-        for _, route in self._routes_in(chosen):
-            key = tuple(route.tolist())
+        for key in keys:
             if key not in self._keys:
                 self._keys.add(key)
                 self._routes.append(key)
@@ -374,11 +372,8 @@ class Decomposition:
     def _option_prices(self, duals: Duals) -> np.ndarray:
         """The pricing's price of each option: its cost (less any bonus) and the seats and money it uses; a
         sample's pricing reads only its own options."""
-        inst = self.inst
-        if self._sample_options is None:
-            return inst.solver_cost + duals.option_price(inst)
-        cost, activity, municipality, budget = self._own
-        return cost + duals.capacity[activity] + (duals.municipal[municipality] + duals.region) * budget
+        own = slice(None) if self.pricer.options is None else self.pricer.options
+        return self.inst.solver_cost[own] + duals.option_price(self.inst, own)
 
     def run(self, start: np.ndarray, time_limit: float, on_round: Callable[[Round], None] | None = None,
             max_rounds: int = 200, should_stop: Callable[[], bool] | None = None,
@@ -409,7 +404,7 @@ class Decomposition:
         deep = NODE_LIMIT if self.sample is None else SAMPLE_NODE_LIMIT
         nodes, settled_prices = deep, first is not None  # a sample's or a neighbour's
         if first is None:
-            first, nodes = Duals.of_plan(self.inst, start, self._sample_options, self.scale), FIRST_NODE_LIMIT
+            first, nodes = Duals.of_plan(self.inst, start, self.pricer.options, self.scale), FIRST_NODE_LIMIT
         pricing_started = time.perf_counter()
         _, routes, _ = self.price(first, node_limit=nodes, deadline=deadline)
         self.add(routes)
@@ -504,10 +499,7 @@ class Decomposition:
         share = size / len(members)
         sub = Decomposition(self.inst, sample=sample, scale=self.scale * share)
         sub.run(start, time_limit, should_stop=should_stop, master_gap=SAMPLE_GAP)
-        for key in sub._routes:
-            if key not in self._keys:
-                self._keys.add(key)
-                self._routes.append(key)
+        self._add_keys(sub._routes)
         return sub.best_duals
 
     def _smoothing(self, alpha: float, centre: Duals, master: Duals, routes: np.ndarray) -> float:
