@@ -90,6 +90,32 @@ def test_best_routes_match_brute_force(tmp_path, seed):
             assert _route_value(inst, t, chosen_short, price) <= z[t] + 1e-9
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_a_search_cut_anywhere_still_bounds_from_above(tmp_path, seed):
+    """The open ends' bound (the Lagrangian of the cover caps at every open depth) is a proof at any node
+    limit, with many options per teacher sharing few competencies, and negative prices among them; at the
+    root it is never looser than the uncovered need when no price is negative."""
+    folder = random_bundle(200 + seed, tmp_path / "b", teachers=12, mentors=10, sites=4, sessions_per_site=3,
+                           programs=12, sessions_per_program=3, competencies=3 + seed % 4, diag_density=0.8,
+                           tight=0.2)
+    inst = Instance.build(load_bundle(folder), Params(max_internships=2, max_programs=3))
+    rng = np.random.default_rng(seed)
+    pricer = RoutePricer(inst)
+    for scale, negative in ((0.0, 0.0), (0.2, 0.0), (1.0, 0.0), (0.3, 0.2)):
+        price = inst.solver_cost + scale * rng.random(inst.n_options)
+        price[rng.random(inst.n_options) < negative] *= -1
+        z, exact, _ = pricer(price, node_limit=10**7)
+        assert exact.all()
+        for node_limit in (0, 1, 3, 10, 100):
+            z_cut, _, chosen = pricer(price, node_limit=node_limit)
+            assert (z_cut >= z - 1e-9).all(), (scale, node_limit)
+            for t in range(len(inst.need)):
+                assert _route_value(inst, t, chosen, price) <= z[t] + 1e-9
+        if negative == 0.0:
+            root, _, _ = pricer(price, node_limit=0)
+            assert (root <= inst.need.sum(axis=1) + 1e-9).all()
+
+
 @pytest.mark.parametrize("seed", range(6))
 def test_decomposition_bound_is_never_below_the_optimum(tmp_path, seed):
     folder = random_bundle(100 + seed, tmp_path / "b", teachers=14, tight=0.8)

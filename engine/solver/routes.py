@@ -19,6 +19,10 @@ sorted by their value taken alone. Two facts make the search small and exact:
 
 A teacher whose search exceeds `node_limit` gets the largest bound of what the search left open
 instead of her optimum (and is counted): the result is then still an upper bound, only a weaker one.
+Those open ends, and her root, are bounded once more by the Lagrangian relaxation of the cover caps
+(`_lagrangian_extension`: the linear relaxation's value, approached by subgradient steps), which is
+what keeps a cut search's bound close where many options share a few competencies: on krasnoyarsk-krai
+at 3,000 nodes the open teachers' bounds exceeded their best routes by 171 points instead of 720.
 """
 
 from __future__ import annotations
@@ -55,6 +59,12 @@ if TYPE_CHECKING:
     from .instance import Instance
 
 NODE_LIMIT = 200_000  # default per teacher and pricing; past it her open bound is used (still a proof)
+# Subgradient steps of the Lagrangian bound (`_lagrangian_extension`), of size LAGRANGIAN_STEP_SIZE / (step + 1).
+# It bounds a teacher's root and, when the node limit cuts her search, what the search left open; at every
+# node it cost more than it pruned (measured on krasnoyarsk-krai: twice the CPU for the bound that a deeper
+# search with it at the root and the open ends reached). 10-100 steps and sizes 0.25-1 bound within 0.2%.
+LAGRANGIAN_STEPS = 30
+LAGRANGIAN_STEP_SIZE = 0.5
 DEADLINE_SLICES = 8  # a pricing with a deadline searches teachers in this many slices, checking the time
 
 _EPS = 1e-12
@@ -148,6 +158,12 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
     for k in range(n_kinds):
         max_limit = max(max_limit, limits[k])
     top = np.zeros((n_kinds, max_limit))
+    # Multipliers of the Lagrangian bound (set at the root, the start for the open ends' bounds) and its
+    # work arrays.
+    mult = np.full(max(nc, 1), 0.5)
+    top_option = np.empty((n_kinds, max_limit), np.int64)
+    gap = np.empty(max(nc, 1))
+    reached = np.empty(max(nc, 1))
 
     best = val[base]
     best_depth = base
@@ -160,6 +176,11 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
     root_bound = val[base] + _extension(t, j, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price,
                                         hours, voucher, weights, need, comps, nc, max_hours, voucher_cap, limits,
                                         reach, top, negative_price)
+    if n_cand > 0:
+        root_bound = min(root_bound, val[base] + _lagrangian_extension(
+            t, j, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price, hours, voucher,
+            weights, need, comps, nc, max_hours, voucher_cap, limits, mult, -np.inf, top, top_option, gap,
+            reached))
     while True:
         bound = val[depth] + _extension(t, j, cnt[depth], cov[depth], hrs[depth], vch[depth], cand, alone, act, kind,
                                         price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
@@ -174,11 +195,19 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
         if nodes > node_limit:
             # What is left unexplored: candidates j.. at this depth and after each choice on the path.
             exact = False
-            open_bound = bound
+            open_bound = min(bound, val[depth] + _lagrangian_extension(
+                t, j, cnt[depth], cov[depth], hrs[depth], vch[depth], cand, alone, act, kind, price, hours, voucher,
+                weights, need, comps, nc, max_hours, voucher_cap, limits, mult, -np.inf, top, top_option, gap,
+                reached))
             for d in range(base, depth):
                 b = val[d] + _extension(t, sel_pos[d] + 1, cnt[d], cov[d], hrs[d], vch[d], cand, alone, act, kind,
                                         price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
                                         limits, reach, top, negative_price)
+                if b > open_bound and sel_pos[d] + 1 < n_cand:
+                    b = min(b, val[d] + _lagrangian_extension(
+                        t, sel_pos[d] + 1, cnt[d], cov[d], hrs[d], vch[d], cand, alone, act, kind, price, hours,
+                        voucher, weights, need, comps, nc, max_hours, voucher_cap, limits, mult, open_bound - val[d],
+                        top, top_option, gap, reached))
                 open_bound = max(open_bound, b)
             break
         a = cand[j]
@@ -288,6 +317,99 @@ def _extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, v
                 can += free * reach[j, k, i]
         by_cover += need[t, comps[i]] * min(gap, can)
     return min(by_gain, by_cover)
+
+
+@njit(cache=True, nogil=True)
+def _lagrangian_extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, voucher, weights, need,
+                          comps, nc, max_hours, voucher_cap, limits, mult, enough, top, top_option, gap, reached):
+    """At most what candidates j, j+1, ... can add, by the Lagrangian relaxation of the cover caps.
+
+    What an extension S adds on competency c is need_c * min(gap_c, sum over S of min(gap_c, w_ac)), and
+    min(x, y) <= t x + (1 - t) y for any t in [0, 1]. So for any multipliers t_c the extension adds at most
+
+        f(t) = sum_c t_c need_c gap_c + sum over kinds of the best free few of
+               (sum_c (1 - t_c) need_c min(gap_c, w_ac) - price_a)^+,
+
+    a bound for every t (t = 0 is the sum of the best gains; t = 1 the uncovered need). Its minimum over t
+    is the linear relaxation's value, far below both ends where many options share few competencies.
+    LAGRANGIAN_STEPS subgradient steps from `mult` (updated in place) look for it; the least f seen is
+    returned, and the search stops early once f <= `enough` (the bound asked for is proved)."""
+    n_kinds = limits.shape[0]
+    for i in range(nc):
+        gap[i] = 1.0 - min(1.0, cov[i])
+        if gap[i] < 0.0:
+            gap[i] = 0.0
+    best_f = np.inf
+    for step in range(LAGRANGIAN_STEPS):
+        f = 0.0
+        for i in range(nc):
+            f += mult[i] * need[t, comps[i]] * gap[i]
+        threshold = np.inf
+        for k in range(n_kinds):
+            for r in range(top.shape[1]):
+                top[k, r] = 0.0
+                top_option[k, r] = -1
+            if limits[k] - cnt[k] > 0:
+                threshold = 0.0
+        if threshold < np.inf:
+            for jj in range(j, alone.shape[0]):
+                # A candidate's term is at most its value alone (t >= 0, gap <= 1): sorted by that, the
+                # scan stops once no later candidate can enter any kind's best few.
+                if alone[jj] <= threshold:
+                    break
+                a = cand[jj]
+                k = kind[a]
+                free = limits[k] - cnt[k]
+                if free <= 0 or alone[jj] <= top[k, free - 1]:
+                    continue
+                if hrs + hours[a] > max_hours[t] + 1e-9 or vch + voucher[a] > voucher_cap[t]:
+                    continue
+                term = -price[a]
+                for i in range(nc):
+                    term += (1.0 - mult[i]) * need[t, comps[i]] * min(gap[i], weights[act[a], comps[i]])
+                if term <= top[k, free - 1]:
+                    continue
+                r = free - 1
+                while r > 0 and top[k, r - 1] < term:
+                    top[k, r] = top[k, r - 1]
+                    top_option[k, r] = top_option[k, r - 1]
+                    r -= 1
+                top[k, r] = term
+                top_option[k, r] = a
+                threshold = np.inf
+                for kk in range(n_kinds):
+                    f_free = limits[kk] - cnt[kk]
+                    if f_free > 0 and top[kk, f_free - 1] < threshold:
+                        threshold = top[kk, f_free - 1]
+            for k in range(n_kinds):
+                for r in range(max(0, limits[k] - cnt[k])):
+                    f += top[k, r]
+        if f < best_f:
+            best_f = f
+        if best_f <= enough or step == LAGRANGIAN_STEPS - 1:
+            break
+        # Subgradient of f in t_c: need_c (gap_c - what the chosen terms claim of c). Where they claim
+        # more than the gap, a larger t_c lowers f, and the other way round.
+        for i in range(nc):
+            reached[i] = 0.0
+        for k in range(n_kinds):
+            for r in range(max(0, limits[k] - cnt[k])):
+                a = top_option[k, r]
+                if a < 0:
+                    continue
+                for i in range(nc):
+                    reached[i] += min(gap[i], weights[act[a], comps[i]])
+        moved = False
+        rate = LAGRANGIAN_STEP_SIZE / (step + 1.0)
+        for i in range(nc):
+            m = mult[i] + rate * (reached[i] - gap[i])
+            m = min(1.0, max(0.0, m))
+            if m != mult[i]:
+                moved = True
+            mult[i] = m
+        if not moved:
+            break
+    return best_f
 
 
 @njit(cache=True, nogil=True, parallel=True)
