@@ -176,11 +176,6 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
     root_bound = val[base] + _extension(t, j, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price,
                                         hours, voucher, weights, need, comps, nc, max_hours, voucher_cap, limits,
                                         reach, top, negative_price)
-    if n_cand > 0:
-        root_bound = min(root_bound, val[base] + _lagrangian_extension(
-            t, j, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price, hours, voucher,
-            weights, need, comps, nc, max_hours, voucher_cap, limits, mult, -np.inf, top, top_option, gap,
-            reached))
     while True:
         bound = val[depth] + _extension(t, j, cnt[depth], cov[depth], hrs[depth], vch[depth], cand, alone, act, kind,
                                         price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
@@ -195,6 +190,13 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
         if nodes > node_limit:
             # What is left unexplored: candidates j.. at this depth and after each choice on the path.
             exact = False
+            # Only a cut search needs the Lagrangian bound (a search to the end proves its own optimum), so
+            # it is computed here, at the root first (whose state the search never overwrites) to set the
+            # multipliers the open ends start from.
+            root_bound = min(root_bound, val[base] + _lagrangian_extension(
+                t, 0, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price, hours, voucher,
+                weights, need, comps, nc, max_hours, voucher_cap, limits, mult, -np.inf, top, top_option, gap,
+                reached))
             open_bound = min(bound, val[depth] + _lagrangian_extension(
                 t, j, cnt[depth], cov[depth], hrs[depth], vch[depth], cand, alone, act, kind, price, hours, voucher,
                 weights, need, comps, nc, max_hours, voucher_cap, limits, mult, -np.inf, top, top_option, gap,
