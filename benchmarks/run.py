@@ -263,8 +263,23 @@ def ratios(frame: pd.DataFrame) -> pd.DataFrame:
 # the scaling run
 # ---------------------------------------------------------------------------------------------
 
-SCALING_COLUMNS = ["teachers", "solver", "status", "first_plan_s", "seconds", "objective", "bound", "gap",
-                   "pct_best", "peak_mib", "options", "check", "note", "load"]
+SCALING_COLUMNS = ["teachers", "solver", "status", "first_plan_s", "to_2pct_s", "seconds", "objective", "bound",
+                   "gap", "pct_best", "peak_mib", "options", "check", "note", "load"]
+PROVED_GAP = 0.02  # the scaling run's "time to a proved gap" is to this gap
+
+
+def time_to_gap(history, gap: float = PROVED_GAP) -> float | None:
+    """The first time in a run's progress (time, objective, bound, ...) at which its plan was proved within
+    `gap` (SPEC's relative gap); None if it never was."""
+    from marshrut.engine.solver.bound import relative_gap
+
+    for point in history or []:
+        seconds, objective, bound = point[0], point[1], point[2] if len(point) > 2 else None
+        if objective is None or bound is None or not (math.isfinite(objective) and math.isfinite(bound)):
+            continue
+        if relative_gap(objective, bound) <= gap:
+            return float(seconds)
+    return None
 
 
 def scaling(sizes: list[int], solvers: list[str], time_limit: float, out: Path, preset: str = SCALING_PRESET,
@@ -286,6 +301,7 @@ def scaling(sizes: list[int], solvers: list[str], time_limit: float, out: Path, 
             row = checked_row(oracle, index, name, solver, info, run_dir)
             row["teachers"] = size
             row["options"] = (info.get("statistics") or {}).get("options")
+            row["to_2pct_s"] = time_to_gap(info.get("history"))
             size_rows.append(row)
             log(f"    {row['status']} objective={_fmt(row['objective'])} first={_fmt(row['first_plan_s'])} s "
                 f"peak={_fmt(row['peak_mib'])} MiB check={row['check'][:80]}")
@@ -302,13 +318,35 @@ def slopes(frame: pd.DataFrame) -> dict[str, float]:
     out = {}
     if len(ours) >= 2:
         x = np.log(ours.teachers.astype(float))
-        for column in ("first_plan_s", "peak_mib", "options"):
+        for column in ("first_plan_s", "to_2pct_s", "peak_mib", "options"):
             if column not in ours:
                 continue
             y = pd.to_numeric(ours[column], errors="coerce").astype(float)
-            if (y > 0).all():
+            if column == "to_2pct_s":  # over the sizes proved within 2% in the run (see proved_range)
+                reached = (y > 0).to_numpy()
+                if reached.sum() >= 2:
+                    out[column] = float(np.polyfit(x[reached], np.log(y[reached]), 1)[0])
+            elif (y > 0).all():
                 out[column] = float(np.polyfit(x, np.log(y), 1)[0])
     return out
+
+
+def proved_range(frame: pd.DataFrame) -> str:
+    """Which sizes marshrut proved within PROVED_GAP in the run, and which it did not."""
+    ours = frame[frame.solver == "marshrut"]
+    column = pd.to_numeric(ours.get("to_2pct_s"), errors="coerce") if "to_2pct_s" in ours else None
+    if column is None:
+        return ""
+    reached = ours[column.notna().to_numpy()]
+    missed = ours[column.isna().to_numpy()]
+    text = ""
+    if len(reached):
+        text += (f" It proved a plan within {PROVED_GAP:.0%} at {len(reached)} sizes, "
+                 f"{int(reached.teachers.min()):,} to {int(reached.teachers.max()):,} teachers")
+    if len(missed):
+        text += ("; not" if text else " It did not prove a plan within " + f"{PROVED_GAP:.0%}") + \
+            " within the time limit at " + ", ".join(f"{int(t):,}" for t in missed.teachers)
+    return text + "." if text else ""
 
 
 def plot_scaling(frame: pd.DataFrame, path: Path) -> None:
@@ -472,7 +510,8 @@ RATIO_TABLE = {"bundle": ("bundle", 0), "peer": ("peer", 0), "objective_ratio": 
                "marshrut_objective": ("marshrut", 2), "peer_objective": ("peer", 2),
                "peer_status": ("peer status", 0), "seconds_ratio": ("marshrut / peer seconds", 2)}
 SCALING_TABLE = {"teachers": ("teachers", 0), "solver": ("solver", 0), "status": ("status", 0),
-                 "options": ("options", 0), "first_plan_s": ("first plan, s", 2), "seconds": ("seconds", 1),
+                 "options": ("options", 0), "first_plan_s": ("first plan, s", 2),
+                 "to_2pct_s": ("proved 2%, s", 1), "seconds": ("seconds", 1),
                  "objective": ("objective", 2), "gap": ("gap", 0), "pct_best": ("% of best", 1),
                  "peak_mib": ("peak MiB", 0), "check": ("checker", 0)}
 
@@ -708,6 +747,8 @@ def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
     if "first_plan_s" not in slope or answered.empty:
         return "Too few sizes answered for a slope."
     memory = f", and its peak memory as n^{slope['peak_mib']:.2f}" if "peak_mib" in slope else ""
+    if "to_2pct_s" in slope:
+        memory = f"; its time to a plan proved within {PROVED_GAP:.0%} as n^{slope['to_2pct_s']:.2f}" + memory
     failed = ours[ours.first_plan_s.isna()]
     failures = "" if failed.empty else " It gave no plan at " + ", ".join(
         f"{int(r.teachers):,} ({r.status})" for _, r in failed.iterrows()) + "."
@@ -726,6 +767,7 @@ def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
     return (f"marshrut's time to a first plan grows as about n^{slope['first_plan_s']:.2f} in the number of "
             f"teachers n (least-squares slope of the log-log line over the {len(answered)} sizes where it answered, "
             f"{int(answered.teachers.min()):,} to {int(answered.teachers.max()):,}){memory}.{failures}"
+            + proved_range(frame)
             + (f" The options (teacher, activity pairs the rules allow) grow as n^{slope['options']:.2f}: the "
                "generator scales mentors, sites and programs with n, so each teacher has more to choose from."
                if "options" in slope else "")

@@ -47,6 +47,25 @@ def test_scaling_run_writes_table_plot_and_slope(tmp_path, monkeypatch):
     run.plot_scaling(frame, tmp_path / "scaling.png")
     assert (tmp_path / "scaling.png").stat().st_size > 0
     assert "n^" in run.scaling_sentence(frame, run.slopes(frame))
+    # tiny regions are proved within 2% at once: the time to it is read from the run's progress
+    ours = frame[frame.solver == "marshrut"]
+    assert ours.to_2pct_s.notna().all() and (ours.to_2pct_s <= ours.seconds + 1e-9).all()
+    assert frame[frame.solver == "greedy"].to_2pct_s.isna().all()  # greedy proves nothing
+
+
+def test_time_to_a_proved_gap_is_the_first_progress_point_within_it():
+    history = [(0.5, 10.0, None, "greedy"), (1.0, 10.0, 20.0, "bound"), (2.0, 19.0, 20.0, "round"),
+               (3.0, 19.7, 20.0, "round"), (4.0, 19.9, 20.0, "round")]
+    assert run.time_to_gap(history, 0.02) == 3.0  # (20 - 19.7) / 20 = 1.5%
+    assert run.time_to_gap(history, 0.06) == 2.0
+    assert run.time_to_gap(history[:3], 0.02) is None
+    assert run.time_to_gap([], 0.02) is None and run.time_to_gap(None) is None
+    frame = pd.DataFrame({"teachers": [100, 1000, 10000], "solver": ["marshrut"] * 3,
+                          "first_plan_s": [1.0, 10.0, 100.0], "to_2pct_s": [2.0, 200.0, None],
+                          "peak_mib": [100.0, 100.0, 100.0], "options": [10, 1000, 100000]})
+    slope = run.slopes(frame)
+    assert slope["to_2pct_s"] == pytest.approx(2.0)  # fitted on the two sizes proved
+    assert "not within the time limit at 10,000" in run.proved_range(frame)
 
 
 def test_broken_plan_is_marked_not_hidden(tmp_path):
