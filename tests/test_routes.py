@@ -16,7 +16,7 @@ from oracle import exact_optimum, random_bundle
 
 from marshrut.engine.bundle import load_bundle
 from marshrut.engine.params import Params
-from marshrut.engine.solver.decompose import Decomposition
+from marshrut.engine.solver.decompose import Decomposition, Round, _stalled
 from marshrut.engine.solver.instance import Instance
 from marshrut.engine.solver.routes import RoutePricer
 
@@ -201,3 +201,17 @@ def test_prices_from_a_sample_still_give_a_proved_bound_and_valid_plans(tmp_path
         assert not violations(region, inst.params, inst.activities,
                               PlanArrays(inst.options.teacher[plan], inst.options.activity[plan]))
         assert inst.objective(plan) <= exact + 1e-6
+
+
+def test_a_sample_stops_once_its_master_and_bound_stall():
+    def rounds(*pairs):
+        return [Round(float(i), 0, master, bound, 0) for i, (master, bound) in enumerate(pairs)]
+
+    moving = rounds((100, 120), (105, 115), (108, 112), (109, 111))
+    assert not _stalled(moving, 1e-4, 3)
+    still = rounds((100, 120), (108.0, 112.0), (108.0, 112.5), (108.0, 112.0), (108.005, 112.3))
+    assert _stalled(still, 1e-4, 3)
+    assert not _stalled(still[:3], 1e-4, 3)  # too few rounds to tell
+    # a bound that still falls (the best so far) is progress, even with the master still
+    falling = rounds((108, 120), (108, 115), (108, 113), (108, 112))
+    assert not _stalled(falling, 1e-4, 3)
