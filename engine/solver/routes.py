@@ -217,12 +217,14 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
         feasible = cnt[depth, k] < limits[k] and hrs[depth] + hours[a] <= max_hours[t] + 1e-9 \
             and vch[depth] + voucher[a] <= voucher_cap[t]
         if feasible:
+            # group, dated, start and end are per activity (not per option: a region's options are many)
+            x = act[a]
             for d in range(depth):
-                b = sel[d]
-                if group[a] >= 0 and group[a] == group[b]:
+                y = act[sel[d]]
+                if group[x] >= 0 and group[x] == group[y]:
                     feasible = False
                     break
-                if dated[a] and dated[b] and start[a] <= end[b] and start[b] <= end[a]:
+                if dated[x] and dated[y] and start[x] <= end[y] and start[y] <= end[x]:
                     feasible = False
                     break
         if not feasible:
@@ -434,7 +436,9 @@ def warm_up() -> float:
     started = time.perf_counter()
     if not _all_routes.signatures:
         one = np.zeros(1, dtype=np.int64)
-        _all_routes(np.array([0, 1], dtype=np.int64), one, one, one, np.zeros(1, dtype=bool), one, one,
+        # The argument types of RoutePricer's calls (activity int32, kind int8): one compiled signature.
+        _all_routes(np.array([0, 1], dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int8), one,
+                    np.zeros(1, dtype=bool), one, one,
                     np.zeros(1), np.zeros(1), np.zeros(1), np.ones((1, 1)), np.ones((1, 1)), np.ones(1),
                     np.ones(1), np.ones(3, dtype=np.int64), np.zeros(1, dtype=bool), 10, np.zeros(1),
                     np.ones(1, dtype=bool), np.zeros(1), np.zeros(1, dtype=bool), np.zeros(1, dtype=bool))
@@ -460,11 +464,13 @@ class RoutePricer:
             counts = np.diff(opts.first)[self.teachers]
             first = np.r_[0, np.cumsum(counts)].astype(np.int64)
             own = self.options = np.repeat(opts.first[self.teachers] - first[:-1], counts) + np.arange(first[-1])
-        act = opts.activity[own].astype(np.int64)
+        # Per option: 4-byte activity, 1-byte kind, the hours as the instance holds them (no copy where the
+        # pricer prices the whole region): memory grows with the options, and big regions have tens of millions.
+        act = opts.activity[own].astype(np.int32, copy=False)
         self._fixed = (
-            first, act, inst.kind[own].astype(np.int64), acts.group[act].astype(np.int64),
-            acts.dated[act], acts.start[act].astype(np.int64), acts.end[act].astype(np.int64),
-            inst.hours[own].astype(np.float64), inst.voucher_rub[own].astype(np.float64),
+            first, act, inst.kind[own], acts.group.astype(np.int64), acts.dated.astype(bool),
+            acts.start.astype(np.int64), acts.end.astype(np.int64),
+            inst.hours[own].astype(np.float64, copy=False), inst.voucher_rub[own].astype(np.float64),
         )
         mine = self.teachers
         self._per_teacher = (
@@ -474,7 +480,7 @@ class RoutePricer:
             np.ascontiguousarray(opts.pinned[own]),
         )
         self._need_total = inst.need[mine].sum(axis=1)
-        self._option_teacher = np.repeat(np.arange(len(mine)), np.diff(first))
+        self._option_teacher = np.repeat(np.arange(len(mine), dtype=np.int32), np.diff(first))
         self._next_slice = 0  # where a pricing cut short by its deadline stopped
 
     def gather(self, values: np.ndarray) -> np.ndarray:
