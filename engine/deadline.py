@@ -39,6 +39,9 @@ WRITE_ROWS_PER_TEACHER = 8.0
 # The solve always gets this much, even when loading ate the limit: a plan (the greedy start at
 # least) is always written, and the overrun is then what the plan files cost.
 MIN_SOLVE_SECONDS = 1.0
+# More than an interpreter's start-up before marshrut's first import ever takes, even on a loaded machine
+# (Deadline.since_process_start).
+EXEC_SLACK = 3.0
 
 
 @dataclass
@@ -51,14 +54,23 @@ class Deadline:
     @classmethod
     def since_process_start(cls, limit_s: float) -> "Deadline":
         """A deadline whose clock started with this process (interpreter start-up and imports count:
-        they are the command's), where the system says when that was; else from now."""
+        they are the command's), where the system says when that was; else from now.
+
+        A shell running `... && marshrut plan ...` (as `bash -c` does) exec's the last command in its own
+        process, whose start is then the shell's: the commands before ours would count (a `pip install`
+        made a 20 s plan's clock read 88 s at its start). A process older than marshrut's first import by
+        more than EXEC_SLACK seconds, which an interpreter's start-up never takes, is such a process: the
+        clock then starts at that import."""
+        import marshrut
+
+        imported = time.monotonic() - marshrut.IMPORTED
         try:
             ticks = int(Path("/proc/self/stat").read_text().rpartition(")")[2].split()[19])
             uptime = float(Path("/proc/uptime").read_text().split()[0])
             age = uptime - ticks / os.sysconf("SC_CLK_TCK")
         except (OSError, ValueError, IndexError):
-            age = 0.0
-        return cls.since(limit_s, age)
+            age = imported
+        return cls.since(limit_s, imported if age > imported + EXEC_SLACK else age)
 
     @classmethod
     def since(cls, limit_s: float, seconds_ago: float) -> "Deadline":

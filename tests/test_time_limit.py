@@ -83,3 +83,17 @@ def test_api_plan_is_done_by_the_limit_from_its_acceptance(bundle, tmp_path):
         check_accounting(plan["summary"])
         assignments = http.get(f"/v1/plans/{plan['plan_id']}/assignments", params={"format": "csv"})
         assert assignments.status_code == 200 and assignments.text.count("\n") > 1
+
+
+CLOCK_AGE = ("from marshrut.engine.deadline import Deadline; "
+             "print(Deadline.since_process_start(60.0).elapsed())")
+
+
+def test_the_clock_starts_with_the_command_not_with_the_shell_that_execd_it():
+    """`bash -c 'A && marshrut ...'` exec's marshrut in the shell's process: A's time is not the command's."""
+    alone = float(subprocess.run([sys.executable, "-c", CLOCK_AGE], check=True, capture_output=True,
+                                 text=True).stdout)
+    after_a_shell = float(subprocess.run(["bash", "-c", f"sleep 8 && exec {sys.executable} -c '{CLOCK_AGE}'"],
+                                         check=True, capture_output=True, text=True).stdout)
+    assert 0.0 < alone < 8.0  # the interpreter's start-up and the imports count
+    assert after_a_shell < 7.0, after_a_shell  # the shell's 8 s do not
