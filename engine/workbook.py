@@ -136,13 +136,15 @@ TEACHER_DETAIL_KEYS = ("full_name", "position", "subject")
 ROUTE_KEYS = ["teacher_id", "full_name", "position", "subject", "role", "school_id", "school", "municipality_id",
               "municipality", "step", "kind_ru", "resource_id", "name", "host", "place", "format", "start", "end",
               "hours", "cost_rub", "fund", "addresses", "need_total", "need_covered"]
+# Widths hold the usual values whole (a text cell is cut at its neighbour): «учитель начальных классов»,
+# «русский язык и литература», and «Кто оплачивает»'s «Сертификат (персонифицированное финансирование)».
 ROUTE_COLUMNS = [
-    Column("Код педагога", 14), Column("ФИО", 28), Column("Должность", 18), Column("Предмет", 16),
+    Column("Код педагога", 14), Column("ФИО", 28), Column("Должность", 28), Column("Предмет", 22),
     Column("Роль", 13), Column("Код школы", 11), Column("Школа", 34), Column("Код муниципалитета", 12),
     Column("Муниципалитет", 24), Column("Шаг", 6), Column("Вид", 16), Column("Код ресурса", 12),
     Column("Мероприятие", 48), Column("Организатор / принимающая школа", 36), Column("Место", 20),
     Column("Формат", 13), Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8),
-    Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 30), Column("Закрывает дефициты", 40),
+    Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 48), Column("Закрывает дефициты", 40),
     Column("Потребность педагога", 13, NUMBER), Column("Закрыто маршрутом", 13, NUMBER),
 ]
 
@@ -172,7 +174,7 @@ def assignments_sheet(ctx: WorkbookContext) -> Sheet:
     columns = [Column("Код педагога", 14), Column("Вид", 16), Column("Код ресурса", 12), Column("Мероприятие", 48),
                Column("Реестровый номер", 16), Column("Организатор / принимающая школа", 36),
                Column("Начало", 12, DATE), Column("Окончание", 12, DATE), Column("Часы", 8),
-               Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 30), Column("Код источника", 20)]
+               Column("Стоимость, ₽", 13, RUB), Column("Кто оплачивает", 48), Column("Код источника", 20)]
     keys = ["teacher_id", "kind_ru", "resource_id", "name", "registry_id", "host", "start", "end", "hours", "cost_rub",
             "fund", "funded_by"]
     return Sheet("Назначения", columns, steps[keys].itertuples(index=False, name=None))
@@ -315,6 +317,12 @@ class _Formatted:
 # The header row: bold (in the body's font, XlsxWriter's default Calibri 11), shaded, wrapped at the top.
 HEADER_STYLE = {"bold": True, "pattern": 1, "bg_color": "#DDE7F0", "text_wrap": True, "valign": "top"}
 HEADER_HEIGHT = 32  # points: two lines of a wrapped header
+HEADER_LINES = 2
+# A bold Cyrillic letter of a header is wider than the unit of a column's width (the body font's
+# digit): about 1.2 units where Calibri is absent and LibreOffice shows the sheet in DejaVu Sans
+# (Debian's fonts-dejavu-core), e.g. «Дефицитов» breaks at 10 and fits at 11. A column is widened
+# until its header wraps into the header row's lines without breaking a word (header_width).
+HEADER_CHARACTER_WIDTH = 1.2
 A4 = 9  # Excel's paper size code
 # openpyxl wrote a column's width as given, in characters of the stored width; XlsxWriter takes pixels
 # (7 per character of Calibri 11) and stores pixels / 7, so widths stay exactly what they were.
@@ -381,7 +389,7 @@ def _write_sheet(workbook: Workbook, formats: _Formats, sheet: Sheet) -> None:
     ws = workbook.add_worksheet(sheet.title)
     n_columns = len(sheet.columns)
     for i, column in enumerate(sheet.columns):
-        ws.set_column_pixels(i, i, round(column.width * PIXELS_PER_CHARACTER))
+        ws.set_column_pixels(i, i, round(header_width(column.header, column.width) * PIXELS_PER_CHARACTER))
     ws.freeze_panes(sheet.freeze)
     # Printed (or converted to PDF) landscape, at most two pages wide, the header row and first column
     # on every page.
@@ -400,6 +408,28 @@ def _write_sheet(workbook: Workbook, formats: _Formats, sheet: Sheet) -> None:
     ws.autofilter(0, 0, n_rows, n_columns - 1)
     if sheet.finish is not None:
         sheet.finish(ws, n_rows)
+
+
+def header_width(header: str, width: float) -> float:
+    """The least width from `width` up (in whole steps) at which `header`, wrapped at spaces, takes at
+    most HEADER_LINES lines and no word is wider than the column (a spreadsheet breaks such a word
+    mid-way)."""
+    words = header.split()
+    while not _wraps(words, width / HEADER_CHARACTER_WIDTH):
+        width += 1
+    return width
+
+
+def _wraps(words: list[str], letters: float) -> bool:
+    lines, line = 1, -1
+    for word in words:
+        if len(word) > letters:
+            return False
+        if line + 1 + len(word) <= letters:
+            line += 1 + len(word)
+        else:
+            lines, line = lines + 1, len(word)
+    return lines <= HEADER_LINES
 
 
 class _CellWriter:

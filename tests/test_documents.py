@@ -6,6 +6,7 @@ marked; every bad row reported, nothing re-planned)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import io
 import json
 import re
@@ -28,7 +29,7 @@ from marshrut.engine.documents import DocumentSet, write_documents
 from marshrut.engine.office import convert_to_pdf
 from marshrut.engine.pipeline import plan_region
 from marshrut.engine.plan_view import plan_view
-from marshrut.engine.workbook import DATE, RUB, SHARE
+from marshrut.engine.workbook import DATE, HEADER_LINES, RUB, SHARE, Column, Sheet, write_workbook
 from marshrut.whatif import register as register_whatif
 from oracle import check_plan
 from tiny import tiny_bundle
@@ -210,6 +211,26 @@ def test_workbook_as_written_opens_in_libreoffice_with_its_formats(planned, tmp_
     assert re.search(r"\d ₽", text) and re.search(r"\d[.,]\d ?%", text)
     assert "2026-" not in text  # no date shown as ISO text
     assert _screenshot(pdf, "workbook-summary").stat().st_size > 5_000
+
+
+def test_every_header_prints_in_two_lines_without_breaking_a_word(planned, tmp_path):
+    """plan.xlsx's headers at their columns' widths, written by the workbook's writer without rows and
+    printed by LibreOffice: every word printed is a whole word of a header (a header too wide for its
+    column breaks a word into pieces, «Муниципали» «тет»), in at most the header row's two lines."""
+    _, _, _, folder = planned
+    written = openpyxl.load_workbook(folder / "plan.xlsx")
+    sheets = [Sheet(ws.title, [Column(c.value, ws.column_dimensions[c.column_letter].width) for c in ws[1]], [])
+              for ws in written]
+    path = write_workbook(None, tmp_path / "headers.xlsx", sheets=[lambda _, s=s: s for s in sheets])
+    (pdf,) = convert_to_pdf([path])
+    words = {w for s in sheets for c in s.columns for w in c.header.split()}
+    layout = subprocess.run(["pdftotext", "-bbox", str(pdf), "-"], capture_output=True, check=True, text=True).stdout
+    for page in re.findall(r"<page .*?</page>", layout, flags=re.S):
+        printed = [(float(y), html.unescape(w)) for y, w in re.findall(r'yMin="([\d.]+)"[^>]*>([^<]*)</word>', page)]
+        assert printed and {w for _, w in printed} <= words, {w for _, w in printed} - words
+        tops = sorted(y for y, _ in printed)
+        lines = 1 + sum(b - a > 1.5 for a, b in zip(tops, tops[1:]))  # a line's words share a top (±0.1 pt)
+        assert lines <= HEADER_LINES, page[:2000]
 
 
 def test_workbook_without_optional_teacher_columns(tmp_path):
