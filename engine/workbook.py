@@ -108,7 +108,7 @@ def summary_sheet(ctx: WorkbookContext) -> Sheet:
         ("Начало периода", region.period_start, DATE),
         ("Окончание периода", region.period_end, DATE),
         ("Статус плана", STATUS_RU.get(s.get("status"), s.get("status")), None),
-        ("Целевая функция (SPEC §5)", s.get("objective"), NUMBER),
+        ("Целевая функция (взвешенная потребность)", s.get("objective"), NUMBER),
         ("Доказанная верхняя граница", s.get("bound"), NUMBER),
         ("Разрыв до оптимума", s.get("gap"), "0.00%"),
         ("Время решения, с", s.get("solve_seconds"), "0.0"),
