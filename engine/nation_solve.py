@@ -40,7 +40,7 @@ from .problems import InputError, Problem
 from .region import RegionData
 from .solver.bound import relative_gap
 
-SMOOTHING = 0.5  # weight of the best-bound prices in the next round's prices (Wentges)
+SMOOTHING = 0.7  # weight of the best-bound prices in the next round's prices (Wentges)
 # After a round whose prices did not improve the bound, the weight moves this share of the way to 1 (the
 # next prices stay closer to the best ones); a round that improves it resets the weight to SMOOTHING.
 SMOOTHING_BACKOFF = 0.5
@@ -50,22 +50,30 @@ SMOOTHING_BACKOFF = 0.5
 STALL_TOLERANCE = 1e-6
 STALL_ROUNDS = 4
 OPTIMAL_TOLERANCE = 1e-6
-MASTER_MIP_SECONDS = 5.0
+MASTER_MIP_SECONDS = 2.0
+# The master's MIP before the allotment round makes the plan the regions are allotted from: it gets more,
+# this share of the whole time (at most MASTER_MIP_FINAL_SECONDS), kept back with the allotment's.
+# (Measured on the 2% russia nation: at 2 s a round over 3,000-6,000 columns the MIP's plan stayed at its
+# third round's while the master's LP went on rising.)
+MASTER_MIP_FINAL_SHARE = 0.05
+MASTER_MIP_FINAL_SECONDS = 15.0
 # A pricing round proves each region only within a gap (its looseness is all a national bound loses by
 # it): PRICING_GAP_SHARE of the national gap of the moment, between the planner's `gap_limit` and
 # PRICING_GAP_MAX (the first round, at prices 0, has no national gap yet). And a region gets at most
 # PRICING_FLOOR_S + PRICING_PER_TEACHER_S per teacher: many cheap rounds move the prices further than a
 # few long ones (measured on the 2% russia nation, ~250 teachers a region on 2 loaded cores: 0.5-2.7 s a
 # region at 0.2%, most of it the exact MIP after the decomposition; 100 s a round of 85 regions).
-PRICING_GAP_SHARE = 0.1
+PRICING_GAP_SHARE = 0.2
 PRICING_GAP_MAX = 0.05
 PRICING_FLOOR_S = 0.3
 PRICING_PER_TEACHER_S = 0.004
 # The last round gives each region its seats of the master's best plan (an allotment) and re-solves it
-# within them at the planner's gap; its time is kept back from the pricing rounds: this many times the
-# longest pricing round, and at least ALLOTMENT_MIN_SHARE of the whole time.
-ALLOTMENT_ROUNDS = 1.5
-ALLOTMENT_MIN_SHARE = 0.15
+# within them, proved within ALLOTMENT_GAP_SHARE of the national gap (at least the planner's gap_limit);
+# its time is kept back from the pricing rounds: this many times the longest pricing round, and at least
+# ALLOTMENT_MIN_SHARE of the whole time.
+ALLOTMENT_GAP_SHARE = 0.05
+ALLOTMENT_ROUNDS = 1.2
+ALLOTMENT_MIN_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -108,6 +116,7 @@ class Allotment:
 
     column: Column
     extra: np.ndarray
+    gap: float = 0.0  # the region is solved within this gap (at least the planner's gap_limit)
 
 
 @dataclass
@@ -169,7 +178,8 @@ class RegionPricer:
         allotted = replace(region, program_sessions=replace(ps, seats=seats))
         cost = np.zeros(self.activity_offset + len(ps))
         cost[self._federal_activities()] = self.price_rub / self.params.rub_per_point
-        pricing = self._solve(allotted, cost, time_limit, self.params.gap_limit, self._refs(column))
+        pricing = self._solve(allotted, cost, time_limit, max(self.params.gap_limit, allotment.gap),
+                              self._refs(column))
         if pricing.columns[0].value < column.value:  # the solve starts from the column; never worse
             pricing.columns = [column]
         else:
@@ -384,7 +394,7 @@ class Master:
         plan = [by_region[r] for r in range(self.n_regions)]
         return plan if self.fits(plan) else None
 
-    def allotments(self, plan: Sequence[Column], wishes: Sequence[Column]) -> list[Allotment]:
+    def allotments(self, plan: Sequence[Column], wishes: Sequence[Column], gap: float = 0.0) -> list[Allotment]:
         """Each region's column of `plan` and extra seats out of what `plan` leaves of each session: a
         region gets the seats its wish (its plan at the last prices, federal rows unpriced beyond them)
         uses beyond its column, cheapest sessions first, while the federal budget and its quota could pay
@@ -409,7 +419,7 @@ class Master:
                     seats_left[s] -= k
                     money_left -= k * cost
                     quota_left[r] -= k * cost
-        return [Allotment(c, extra[c.region]) for c in plan]
+        return [Allotment(c, extra[c.region], gap) for c in plan]
 
     def fits(self, plan: Sequence[Column]) -> bool:
         """The federal rows, checked exactly in integers (the MIP works within tolerances)."""
@@ -488,10 +498,11 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
             on_progress(event)
 
     longest_round = 0.0
+    final_mip = min(MASTER_MIP_FINAL_SECONDS, MASTER_MIP_FINAL_SHARE * limit)
     while True:
         round_started = time.perf_counter()
         # The allotment round's time is kept back (it is what makes the plan; see below).
-        reserve = max(ALLOTMENT_MIN_SHARE * limit, ALLOTMENT_ROUNDS * longest_round)
+        reserve = final_mip + max(ALLOTMENT_MIN_SHARE * limit, ALLOTMENT_ROUNDS * longest_round)
         national_gap = relative_gap(best_value, best_bound) if best_plan is not None else np.inf
         pricing_gap = float(np.clip(PRICING_GAP_SHARE * national_gap, gap_limit, PRICING_GAP_MAX))
         pricings = backend.price_all(prices, max(0.5, deadline - reserve - time.perf_counter()), pricing_gap)
@@ -524,7 +535,7 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
             break
         # A round is not cut short (each region gets its minimum), so none starts without the time of the last,
         # and the allotment round keeps its own.
-        reserve = max(ALLOTMENT_MIN_SHARE * limit, ALLOTMENT_ROUNDS * longest_round)
+        reserve = final_mip + max(ALLOTMENT_MIN_SHARE * limit, ALLOTMENT_ROUNDS * longest_round)
         if deadline - reserve - time.perf_counter() < max(1.0, 0.9 * longest_round) or _stalled(rounds) \
                 or len(rounds) == max_rounds:
             break
@@ -538,15 +549,23 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
     # national plan uses, and is solved within them at true costs from that plan: the national plan stays
     # within every federal row exactly, and each region gets a full optimisation of its own.
     if best_plan is not None and relative_gap(best_value, best_bound) > gap_limit:
+        plan = master.integer_plan(max(0.5, min(final_mip, deadline - time.perf_counter())))
+        if plan is not None and sum(c.value for c in plan) > best_value:
+            best_plan, best_value = plan, sum(c.value for c in plan)
+        mip_value = best_value
         wishes = [p.columns[0] for p in sorted(pricings, key=lambda p: p.region)]
-        allotted = sorted(backend.allot_all(master.allotments(best_plan, wishes),
+        allotment_gap = ALLOTMENT_GAP_SHARE * relative_gap(best_value, best_bound)
+        allotted = sorted(backend.allot_all(master.allotments(best_plan, wishes, allotment_gap),
                                             max(0.5, deadline - time.perf_counter())), key=lambda p: p.region)
+        for p in allotted:
+            report(f"region allotted ({p.status})", nation.region_ids[p.region])
         plan = [p.columns[0] for p in allotted]
         value = sum(c.value for c in plan)
         if master.fits(plan) and value > best_value:
             best_plan, best_value = plan, value
         rounds.append({"round": len(rounds) + 1, "allotment": True, "best_bound": float(best_bound),
-                       "best_objective": best_value, "seconds": round(time.perf_counter() - started, 3)})
+                       "master_mip": mip_value, "best_objective": best_value,
+                       "seconds": round(time.perf_counter() - started, 3)})
         report("allotment")
     if best_plan is None:
         raise InputError([Problem("params", "закреплённые федеральные назначения вместе превышают места или "
