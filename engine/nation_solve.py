@@ -18,7 +18,12 @@ Each region's plan is a column of a master over the regions' plans (one plan per
 federal rows as constraints): its LP gives the next prices (smoothed towards the prices of the
 best bound, Wentges), and its MIP gives a national plan that obeys the federal rows exactly.
 Every plan also enters with its federal assignments dropped (pinned ones kept), so the master
-always has a plan. Rounds go on until the gap is within `gap_limit` or time is up.
+always has a plan. Rounds go on until the gap is within `gap_limit` or time is up; regions are priced
+warm (from their last plan and shared-row prices) and only as exactly as the national gap needs.
+
+A last round makes the plan: each region gets the federal seats its plan in the master's best national
+plan uses, plus spare seats the federal budget and quotas could pay for were all taken (an allotment),
+and is re-solved within them at true costs: the federal rows hold exactly whatever each region takes.
 
 Pricing is done by `RegionPricer`s, in this process or in Ray actors (engine.nation_ray): the
 driver here holds the master, the best bound and the best plan.
