@@ -70,6 +70,9 @@ def plan_nation_command(bundle: Path, out: Path, params_file: Path | None, time_
                           f"цель {objective}, граница {bound}")
             if event.phase == "round":
                 console.print(f"[{event.elapsed:5.1f} с] раунд {event.round}: цель {objective}, граница {bound}")
+            elif event.phase == "allotment":
+                console.print(f"[{event.elapsed:5.1f} с] регионы в своих долях федеральных мест (allotment round): "
+                              f"цель {objective}, граница {bound}")
         try:
             summary = plan_nation(nation, params, out, address=cluster, distributed=distributed,
                                   deadline=started + params.params.time_limit_s, on_progress=show)

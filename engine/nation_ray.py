@@ -72,10 +72,14 @@ def _shard_class():
             self.pricers = [RegionPricer(federal, region, r, rid, p)
                             for region, r, rid, p in zip(regions, indices, region_ids, params)]
 
-        def price(self, prices_ref: list, time_limit: float) -> list[Pricing]:
+        def price(self, prices_ref: list, time_limit: float, gap: float) -> list[Pricing]:
             import ray as _ray
 
-            return price_in_turn(self.pricers, _ray.get(prices_ref[0]), time_limit)
+            return price_in_turn(self.pricers, _ray.get(prices_ref[0]), time_limit, gap=gap)
+
+        def allot(self, allotments: dict, time_limit: float) -> list[Pricing]:
+            """This shard's regions re-solved within their allotments (RegionPricer.allot)."""
+            return price_in_turn(self.pricers, None, time_limit, allotments)
 
         def write(self, columns: dict, outcome, nation_name: str, out_dir: str) -> dict:
             """Writes the folders of this shard's regions; returns their summaries by region index."""
@@ -131,12 +135,18 @@ class RayBackend(PricingBackend):
             for m in self.members]
         self._refs = (federal_ref, region_refs)  # owned by the driver: restarted actors reload from them
 
-    def price_all(self, prices: FederalPrices, time_limit: float) -> list[Pricing]:
+    def price_all(self, prices: FederalPrices, time_limit: float, gap: float) -> list[Pricing]:
         import ray
 
         prices_ref = ray.put(prices)
-        per_shard = [actor.price.remote([prices_ref], time_limit) for actor in self.actors]
+        per_shard = [actor.price.remote([prices_ref], time_limit, gap) for actor in self.actors]
         return [p for shard in ray.get(per_shard) for p in shard]
+
+    def allot_all(self, allotments: list, time_limit: float) -> list[Pricing]:
+        import ray
+
+        return [p for shard in ray.get([actor.allot.remote({r: allotments[r] for r in m}, time_limit)
+                                        for actor, m in zip(self.actors, self.members)]) for p in shard]
 
     def write_all(self, result, nation_name: str, out_dir) -> list[dict]:
         """Every region's plan folder, written by the shard holding it; the summaries in region order."""

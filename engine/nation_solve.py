@@ -18,7 +18,12 @@ Each region's plan is a column of a master over the regions' plans (one plan per
 federal rows as constraints): its LP gives the next prices (smoothed towards the prices of the
 best bound, Wentges), and its MIP gives a national plan that obeys the federal rows exactly.
 Every plan also enters with its federal assignments dropped (pinned ones kept), so the master
-always has a plan. Rounds go on until the gap is within `gap_limit` or time is up.
+always has a plan. Rounds go on until the gap is within `gap_limit` or time is up; regions are priced
+warm (from their last plan and shared-row prices) and only as exactly as the national gap needs.
+
+A last round makes the plan: each region gets the federal seats its plan in the master's best national
+plan uses, plus spare seats the federal budget and quotas could pay for were all taken (an allotment),
+and is re-solved within them at true costs: the federal rows hold exactly whatever each region takes.
 
 Pricing is done by `RegionPricer`s, in this process or in Ray actors (engine.nation_ray): the
 driver here holds the master, the best bound and the best plan.
@@ -40,14 +45,40 @@ from .problems import InputError, Problem
 from .region import RegionData
 from .solver.bound import relative_gap
 
-SMOOTHING = 0.5  # weight of the best-bound prices in the next round's prices (Wentges)
+SMOOTHING = 0.7  # weight of the best-bound prices in the next round's prices (Wentges)
+# After a round whose prices did not improve the bound, the weight moves this share of the way to 1 (the
+# next prices stay closer to the best ones); a round that improves it resets the weight to SMOOTHING.
+SMOOTHING_BACKOFF = 0.5
 # The rounds stop once the best bound and the best plan have not moved by this (relative) for
 # STALL_ROUNDS rounds: what is left is the duality gap of the federal rows' integrality, which more
 # prices do not close (measured on small nations: the bound settles within 5-10 rounds).
 STALL_TOLERANCE = 1e-6
 STALL_ROUNDS = 4
 OPTIMAL_TOLERANCE = 1e-6
-MASTER_MIP_SECONDS = 20.0
+MASTER_MIP_SECONDS = 2.0
+# The master's MIP before the allotment round makes the plan the regions are allotted from: it gets more,
+# this share of the whole time (at most MASTER_MIP_FINAL_SECONDS), kept back with the allotment's.
+# (Measured on the 2% russia nation: at 2 s a round over 3,000-6,000 columns the MIP's plan stayed at its
+# third round's while the master's LP went on rising.)
+MASTER_MIP_FINAL_SHARE = 0.05
+MASTER_MIP_FINAL_SECONDS = 15.0
+# A pricing round proves each region only within a gap (its looseness is all a national bound loses by
+# it): PRICING_GAP_SHARE of the national gap of the moment, between the planner's `gap_limit` and
+# PRICING_GAP_MAX (the first round, at prices 0, has no national gap yet). And a region gets at most
+# PRICING_FLOOR_S + PRICING_PER_TEACHER_S per teacher: many cheap rounds move the prices further than a
+# few long ones (measured on the 2% russia nation, ~250 teachers a region on 2 loaded cores: 0.5-2.7 s a
+# region at 0.2%, most of it the exact MIP after the decomposition; 100 s a round of 85 regions).
+PRICING_GAP_SHARE = 0.2
+PRICING_GAP_MAX = 0.05
+PRICING_FLOOR_S = 0.3
+PRICING_PER_TEACHER_S = 0.004
+# The last round gives each region its seats of the master's best plan (an allotment) and re-solves it
+# within them, proved within ALLOTMENT_GAP_SHARE of the national gap (at least the planner's gap_limit);
+# its time is kept back from the pricing rounds: this many times the longest pricing round, and at least
+# ALLOTMENT_MIN_SHARE of the whole time.
+ALLOTMENT_GAP_SHARE = 0.05
+ALLOTMENT_ROUNDS = 1.2
+ALLOTMENT_MIN_SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -84,16 +115,28 @@ class Column:
 
 
 @dataclass
+class Allotment:
+    """What the last round gives a region: its column of the national plan (the seats it uses) and extra
+    seats per federal session (nation's session index) that the federal rows can afford if all are used."""
+
+    column: Column
+    extra: np.ndarray
+    gap: float = 0.0  # the region is solved within this gap (at least the planner's gap_limit)
+
+
+@dataclass
 class Pricing:
     region: int
     bound: float  # proved bound of the priced region
     columns: list[Column]
     status: str
     seconds: float
+    value: float = 0.0  # the priced objective of its plan (columns[0]): bound - value is what it left unproved
 
 
 class RegionPricer:
-    """Region r priced at federal prices by the regional engine; keeps its view between rounds."""
+    """Region r priced at federal prices by the regional engine; keeps its view between rounds, and its
+    last plan and shared-row prices, which start the next round's solve (warm)."""
 
     def __init__(self, nation_federal, region: RegionData, index: int, region_id: str, params: Params) -> None:
         from .nation import NationData
@@ -106,30 +149,86 @@ class RegionPricer:
         self.price_rub = nation_federal.session_price[self.view.federal_session]
         self.activity_offset = len(region.mentors) + len(region.site_sessions)
         self.size = len(region.teachers)
+        self._start: list | None = None  # the last plan (AssignmentRef list)
+        self._duals = None  # the last solve's prices of the region's shared rows (engine.solver Duals)
 
-    def price(self, prices: FederalPrices, time_limit: float) -> Pricing:
+    def time_cap(self) -> float:
+        return PRICING_FLOOR_S + PRICING_PER_TEACHER_S * self.size
+
+    def _federal_activities(self) -> np.ndarray:
+        return self.activity_offset + self.view.first_federal + np.arange(len(self.view.federal_session))
+
+    def price(self, prices: FederalPrices, time_limit: float, gap: float) -> Pricing:
+        """The region at federal prices: its proved bound (within `gap`) and its plan as columns."""
+        region = self.view.region
+        cost = np.zeros(self.activity_offset + len(region.program_sessions))
+        sessions = self.view.federal_session
+        cost[self._federal_activities()] = (self.price_rub / self.params.rub_per_point + prices.seat[sessions]
+                                            + (prices.budget + prices.quota[self.index]) * self.price_rub)
+        return self._solve(region, cost, time_limit, max(self.params.gap_limit, gap), self._start)
+
+    def allot(self, allotment: "Allotment", time_limit: float) -> Pricing:
+        """The region re-solved within its allotment: each federal session's seats are those its column (its
+        plan in the master's best national plan) uses, plus the extra seats given to it, so whatever plan
+        it finds spends at most the money of those seats; federal sessions cost only their price, and the
+        column is the start."""
+        from dataclasses import replace
+
+        column = allotment.column
+        region = self.view.region
+        ps = region.program_sessions
+        used = (column.sessions[None, :] == self.view.federal_session[:, None]).sum(axis=1)
+        seats = ps.seats.copy()
+        seats[self.view.first_federal:] = used + allotment.extra[self.view.federal_session]
+        allotted = replace(region, program_sessions=replace(ps, seats=seats))
+        cost = np.zeros(self.activity_offset + len(ps))
+        cost[self._federal_activities()] = self.price_rub / self.params.rub_per_point
+        pricing = self._solve(allotted, cost, time_limit, max(self.params.gap_limit, allotment.gap),
+                              self._refs(column))
+        if pricing.columns[0].value < column.value:  # the solve starts from the column; never worse
+            pricing.columns = [column]
+        else:
+            pricing.columns = pricing.columns[:1]
+        return pricing
+
+    def _solve(self, region: RegionData, cost: np.ndarray, time_limit: float, gap: float,
+               start: list | None) -> Pricing:
         from .solver import solve
 
         started = time.perf_counter()
-        region = self.view.region
-        n_activities = self.activity_offset + len(region.program_sessions)
-        federal = self.activity_offset + self.view.first_federal + np.arange(len(self.view.federal_session))
-        cost = np.zeros(n_activities)
-        sessions = self.view.federal_session
-        cost[federal] = (self.price_rub / self.params.rub_per_point + prices.seat[sessions]
-                         + (prices.budget + prices.quota[self.index]) * self.price_rub)
-        result = solve(region, self.params.model_copy(update={"time_limit_s": max(0.5, time_limit)}),
-                       activity_price=cost)
+        params = self.params.model_copy(update={"time_limit_s": max(0.5, time_limit), "gap_limit": gap})
+        result = solve(region, params, activity_price=cost, start=start, prices=self._duals)
         inst = result.instance
         chosen = result.chosen
         columns = [self._column(inst, chosen)]
-        is_federal = inst.options.activity >= self.activity_offset + self.view.first_federal
-        stripped = chosen & ~(is_federal & ~inst.options.pinned)
-        if (stripped != chosen).any():
-            columns.append(self._column(inst, stripped))
+        first = self.activity_offset + self.view.first_federal
+        droppable = chosen & (inst.options.activity >= first) & ~inst.options.pinned
+        if droppable.any():
+            # The plan without its federal assignments, and without those of one federal session at a time:
+            # (still plans of the region: dropping an assignment breaks no rule) the master then trades
+            # each session's seats separately, and its prices settle in fewer rounds.
+            columns.append(self._column(inst, chosen & ~droppable))
+            used = np.unique(inst.options.activity[droppable])
+            if len(used) > 1:
+                columns.extend(self._column(inst, chosen & ~(droppable & (inst.options.activity == a)))
+                               for a in used)
+        if result.prices is not None:
+            self._duals = result.prices
+        self._start = self._refs(columns[0])
         bound, priced = float(result.statistics["priced_bound"]), inst.solver_objective(chosen)
         status = "OPTIMAL" if bound - priced <= OPTIMAL_TOLERANCE * max(1.0, abs(bound)) else "FEASIBLE"
-        return Pricing(self.index, bound, columns, status, time.perf_counter() - started)
+        return Pricing(self.index, bound, columns, status, time.perf_counter() - started, priced)
+
+    def _refs(self, column: "Column") -> list:
+        """A column's assignments as AssignmentRefs of the region (a start plan for its solve); the
+        solver's activities are the region's mentors, site sessions and program sessions in order."""
+        from .params import KINDS, AssignmentRef
+
+        region = self.view.region
+        ids = region.mentors.ids + region.site_sessions.ids + region.program_sessions.ids
+        kinds = np.repeat([0, 1, 2], [len(region.mentors), len(region.site_sessions), len(region.program_sessions)])
+        return [AssignmentRef(teacher_id=region.teachers.ids[t], kind=KINDS[kinds[a]], resource_id=ids[a])
+                for t, a in zip(column.teacher.tolist(), column.activity.tolist())]
 
     def _column(self, inst, chosen: np.ndarray) -> Column:
         idx = np.flatnonzero(chosen)
@@ -178,7 +277,11 @@ class NationResult:
 class PricingBackend:
     """Prices every region at given prices; in this process (here) or on Ray (engine.nation_ray)."""
 
-    def price_all(self, prices: FederalPrices, time_limit: float) -> list[Pricing]:
+    def price_all(self, prices: FederalPrices, time_limit: float, gap: float) -> list[Pricing]:
+        raise NotImplementedError
+
+    def allot_all(self, allotments: list[Allotment], time_limit: float) -> list[Pricing]:
+        """Every region re-solved within its allotment (RegionPricer.allot), one a region in region order."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -190,20 +293,29 @@ class LocalBackend(PricingBackend):
         self.pricers = [RegionPricer(nation.federal, region, r, rid, params.for_region(rid))
                         for r, (rid, region) in enumerate(zip(nation.region_ids, nation.regions))]
 
-    def price_all(self, prices: FederalPrices, time_limit: float) -> list[Pricing]:
-        return price_in_turn(self.pricers, prices, time_limit)
+    def price_all(self, prices: FederalPrices, time_limit: float, gap: float) -> list[Pricing]:
+        return price_in_turn(self.pricers, prices, time_limit, gap=gap)
+
+    def allot_all(self, allotments: list[Allotment], time_limit: float) -> list[Pricing]:
+        return price_in_turn(self.pricers, None, time_limit, dict(enumerate(allotments)))
 
 
-def price_in_turn(pricers: list[RegionPricer], prices: FederalPrices, time_limit: float) -> list[Pricing]:
+def price_in_turn(pricers: list[RegionPricer], prices: FederalPrices | None, time_limit: float,
+                  allotments: dict[int, Allotment] | None = None, gap: float = 0.0) -> list[Pricing]:
     """Prices regions one after another within `time_limit`: smallest first, each given the time left in
-    proportion to its teachers, so what a quickly proved region leaves goes to the larger ones."""
+    proportion to its teachers (a pricing at most its `time_cap`), so what a quickly proved region leaves
+    goes to the larger ones. With `allotments` (region index -> its Allotment), each
+    region is re-solved within its allotment instead."""
     deadline = time.perf_counter() + time_limit
     order = sorted(pricers, key=lambda p: p.size)
     left = sum(p.size for p in order)
     out = []
     for p in order:
         share = (deadline - time.perf_counter()) * p.size / max(1, left)
-        out.append(p.price(prices, share))
+        if allotments is None:
+            out.append(p.price(prices, min(share, p.time_cap()), gap))
+        else:
+            out.append(p.allot(allotments[p.index], share))
         left -= p.size
     return out
 
@@ -218,6 +330,7 @@ class Master:
         self.budget = float(fed.budget_rub)
         self.quota = fed.quota_rub.astype(float)
         self.quota_rows = np.flatnonzero(self.quota >= 0)
+        self.price_rub = fed.session_price.astype(np.int64)
         self.columns: list[Column] = []
         self._keys: set = set()
 
@@ -286,6 +399,33 @@ class Master:
         plan = [by_region[r] for r in range(self.n_regions)]
         return plan if self.fits(plan) else None
 
+    def allotments(self, plan: Sequence[Column], wishes: Sequence[Column], gap: float = 0.0) -> list[Allotment]:
+        """Each region's column of `plan` and extra seats out of what `plan` leaves of each session: a
+        region gets the seats its wish (its plan at the last prices, federal rows unpriced beyond them)
+        uses beyond its column, cheapest sessions first, while the federal budget and its quota could pay
+        for every seat allotted: whatever each region then takes, the federal rows hold exactly."""
+        used = np.zeros((self.n_regions, self.n_sessions), dtype=np.int64)
+        wanted = np.zeros((self.n_regions, self.n_sessions), dtype=np.int64)
+        for c in plan:
+            used[c.region] = np.bincount(c.sessions.astype(np.int64), minlength=self.n_sessions)
+        for c in wishes:
+            wanted[c.region] = np.bincount(c.sessions.astype(np.int64), minlength=self.n_sessions)
+        seats_left = self.seats.astype(np.int64) - used.sum(axis=0)
+        money_left = int(self.budget) - sum(c.spend_rub for c in plan)
+        quota_left = np.where(self.quota >= 0, self.quota - np.array([c.spend_rub for c in plan]), np.inf)
+        extra = np.zeros_like(used)
+        for s in np.argsort(self.price_rub, kind="stable"):
+            for r in np.flatnonzero(wanted[:, s] > used[:, s]):
+                cost = int(self.price_rub[s])
+                affordable = min(money_left, quota_left[r]) // cost if cost else seats_left[s]
+                k = int(min(wanted[r, s] - used[r, s], seats_left[s], affordable))
+                if k > 0:
+                    extra[r, s] += k
+                    seats_left[s] -= k
+                    money_left -= k * cost
+                    quota_left[r] -= k * cost
+        return [Allotment(c, extra[c.region], gap) for c in plan]
+
     def fits(self, plan: Sequence[Column]) -> bool:
         """The federal rows, checked exactly in integers (the MIP works within tolerances)."""
         used = np.bincount(np.concatenate([c.sessions for c in plan]).astype(np.int64), minlength=self.n_sessions) \
@@ -336,8 +476,9 @@ def subgradient_prices(prices: FederalPrices, pricings: list[Pricing], master: M
 
 def solve_nation(nation: NationData, params: NationParams, backend: PricingBackend | None = None,
                  on_progress: Callable[[NationProgress], None] | None = None,
-                 time_limit_s: float | None = None, method: str = "dw") -> NationResult:
-    """Plans the nation; `time_limit_s` (default: the parameters') covers pricing and masters."""
+                 time_limit_s: float | None = None, method: str = "dw", max_rounds: int | None = None) -> NationResult:
+    """Plans the nation; `time_limit_s` (default: the parameters') covers pricing and masters; at most
+    `max_rounds` pricing rounds (default: as many as the time allows) before the allotment round."""
     started = time.perf_counter()
     limit = params.params.time_limit_s if time_limit_s is None else time_limit_s
     deadline = started + limit
@@ -348,8 +489,10 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
     best_value, best_bound = -np.inf, np.inf
     center = FederalPrices.zero(master.n_sessions, master.n_regions)
     prices = center
+    smoothing = SMOOTHING
     rounds: list[dict] = []
     step = 1.0
+    gap_limit = max(OPTIMAL_TOLERANCE, params.params.gap_limit)
 
     def report(phase: str, region_id: str | None = None) -> None:
         event = NationProgress(time.perf_counter() - started, len(rounds),
@@ -359,43 +502,76 @@ def solve_nation(nation: NationData, params: NationParams, backend: PricingBacke
         if on_progress:
             on_progress(event)
 
+    longest_round = 0.0
+    final_mip = min(MASTER_MIP_FINAL_SECONDS, MASTER_MIP_FINAL_SHARE * limit)
     while True:
-        remaining = deadline - time.perf_counter()
-        # The first round, at prices 0, only finds columns for the master's first prices: its bound is the
-        # regions' with free federal seats, far above the optimum (measured on the 2% russia nation: 40%),
-        # so it gets a small share; the rounds at the master's prices get most of what is left.
-        share = 0.3 if not rounds else 0.6
-        pricings = backend.price_all(prices, max(0.5, share * remaining))
+        round_started = time.perf_counter()
+        # The allotment round's time is kept back (it is what makes the plan; see below).
+        reserve = final_mip + max(ALLOTMENT_MIN_SHARE * limit, ALLOTMENT_ROUNDS * longest_round)
+        national_gap = relative_gap(best_value, best_bound) if best_plan is not None else np.inf
+        pricing_gap = float(np.clip(PRICING_GAP_SHARE * national_gap, gap_limit, PRICING_GAP_MAX))
+        pricings = backend.price_all(prices, max(0.5, deadline - reserve - time.perf_counter()), pricing_gap)
         for p in sorted(pricings, key=lambda p: p.region):
             for column in p.columns:
                 master.add(column)
             report(f"region priced ({p.status})", nation.region_ids[p.region])
+        priced = time.perf_counter()
         bound = lagrangian_bound(pricings, prices, master)
         if bound < best_bound:
-            best_bound, center = bound, prices
+            best_bound, center, smoothing = bound, prices, SMOOTHING
+        else:
+            smoothing += SMOOTHING_BACKOFF * (1 - smoothing)
         plan = master.integer_plan(min(MASTER_MIP_SECONDS, max(0.5, 0.3 * (deadline - time.perf_counter()))))
         if plan is not None:
             value = sum(c.value for c in plan)
             if value > best_value:
                 best_plan, best_value = plan, value
         lp_value, duals = master.lp_prices()
+        longest_round = max(longest_round, time.perf_counter() - round_started)
         rounds.append({"round": len(rounds) + 1, "bound": float(bound), "best_bound": float(best_bound),
                        "master_lp": lp_value, "best_objective": best_value, "columns": len(master.columns),
+                       "pricing_gap": pricing_gap, "pricing_seconds": round(priced - round_started, 3),
+                       "regions_unproved": float(sum(p.bound - p.value for p in pricings)),
+                       "region_seconds": round(sum(p.seconds for p in pricings), 3),
+                       "master_seconds": round(time.perf_counter() - priced, 3),
                        "seconds": round(time.perf_counter() - started, 3)})
         report("round")
-        if best_plan is not None and relative_gap(best_value, best_bound) <= \
-                max(OPTIMAL_TOLERANCE, params.params.model_dump().get("gap_limit", 0.0) or 0.0):
+        if best_plan is not None and relative_gap(best_value, best_bound) <= gap_limit:
             break
-        # A round is not cut short (each region gets its minimum), so none starts without the time of the last.
-        last_round = rounds[-1]["seconds"] - (rounds[-2]["seconds"] if len(rounds) > 1 else 0.0)
-        if deadline - time.perf_counter() < max(1.0, 0.9 * last_round) or _stalled(rounds):
+        # A round is not cut short (each region gets its minimum), so none starts without the time of the last,
+        # and the allotment round keeps its own.
+        reserve = final_mip + max(ALLOTMENT_MIN_SHARE * limit, ALLOTMENT_ROUNDS * longest_round)
+        if deadline - reserve - time.perf_counter() < max(1.0, 0.9 * longest_round) or _stalled(rounds) \
+                or len(rounds) == max_rounds:
             break
         if method == "subgradient":
             if len(rounds) >= 3 and rounds[-1]["best_bound"] >= rounds[-3]["best_bound"]:
                 step = max(0.05, step / 2)
             prices = subgradient_prices(prices, pricings, master, bound, best_value, step)
         else:
-            prices = center.blend(duals, SMOOTHING) if len(rounds) > 1 else duals
+            prices = center.blend(duals, smoothing) if len(rounds) > 1 else duals
+    # The allotment round: each region gets the federal seats (hence at most the money) its plan in the best
+    # national plan uses, and is solved within them at true costs from that plan: the national plan stays
+    # within every federal row exactly, and each region gets a full optimisation of its own.
+    if best_plan is not None and relative_gap(best_value, best_bound) > gap_limit:
+        plan = master.integer_plan(max(0.5, min(final_mip, deadline - time.perf_counter())))
+        if plan is not None and sum(c.value for c in plan) > best_value:
+            best_plan, best_value = plan, sum(c.value for c in plan)
+        mip_value = best_value
+        wishes = [p.columns[0] for p in sorted(pricings, key=lambda p: p.region)]
+        allotment_gap = ALLOTMENT_GAP_SHARE * relative_gap(best_value, best_bound)
+        allotted = sorted(backend.allot_all(master.allotments(best_plan, wishes, allotment_gap),
+                                            max(0.5, deadline - time.perf_counter())), key=lambda p: p.region)
+        for p in allotted:
+            report(f"region allotted ({p.status})", nation.region_ids[p.region])
+        plan = [p.columns[0] for p in allotted]
+        value = sum(c.value for c in plan)
+        if master.fits(plan) and value > best_value:
+            best_plan, best_value = plan, value
+        rounds.append({"round": len(rounds) + 1, "allotment": True, "best_bound": float(best_bound),
+                       "master_mip": mip_value, "best_objective": best_value,
+                       "seconds": round(time.perf_counter() - started, 3)})
+        report("allotment")
     if best_plan is None:
         raise InputError([Problem("params", "закреплённые федеральные назначения вместе превышают места или "
                                             "федеральный бюджет", "pinned_breaks_rule")],

@@ -8,6 +8,7 @@ import shutil
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,7 +16,7 @@ from typer.testing import CliRunner
 from marshrut.cli import app
 from marshrut.engine.nation import NationError, is_nation, load_nation, nation_params
 from marshrut.engine.nation_plan import write_nation_plan
-from marshrut.engine.nation_solve import solve_nation
+from marshrut.engine.nation_solve import FederalPrices, LocalBackend, Master, solve_nation
 from marshrut.engine.problems import InputError
 from nation_oracle import check_nation_plan, nation_exact_optimum, random_nation
 
@@ -216,3 +217,65 @@ def test_the_russia_preset_is_a_valid_nation(tmp_path):
     assert (fed.quota_rub >= 0).sum() >= 20
     moscow = nation.region_names.index("г. Москва")
     assert len(nation.regions[moscow].teachers) == max(len(r.teachers) for r in nation.regions)
+
+
+def _scarce_nation(tmp_path, seed: int = 11) -> Path:
+    """One online federal seat wanted by every region, the rest of the federal layer as drawn."""
+    folder = random_nation(seed, tmp_path / "n", regions=3, teachers=8, federal_programs=1, sessions_per_program=2)
+    _edit(folder, "federal_programs.csv", lambda f: _set(_set(f, 0, "format", "online"), 0, "price_rub", "1000"))
+    _edit(folder, "federal_program_sessions.csv",
+          lambda f: _set(_set(_set(f, 0, "seats", "1"), 0, "region_id", ""), 0, "municipality_id", ""))
+    _edit(folder, "federal_program_competencies.csv", lambda f: _set(f, 0, "weight", "1"))
+    return folder
+
+
+def _uses(column, n_sessions: int) -> np.ndarray:
+    return np.bincount(column.sessions.astype(np.int64), minlength=n_sessions)
+
+
+def test_the_allotment_round_keeps_each_region_within_its_seats_and_money(tmp_path):
+    """Regions priced at zero prices each take the one seat of the first session. From a national plan with no
+    federal assignment, the allotment gives out extra seats that the federal rows can pay for even if all are
+    taken; re-solved within their allotments, no region uses a seat it was not given, the federal rows hold
+    exactly, and no region is worse than its plan."""
+    folder = _scarce_nation(tmp_path, seed=13)
+    nation = load_nation(folder)
+    fed = nation.federal
+    params = nation_params({"time_limit_s": 30}, nation.region_ids)
+    backend = LocalBackend(nation, params)
+    master = Master(nation)
+    n_sessions = len(fed.session_ids)
+    pricings = sorted(backend.price_all(FederalPrices.zero(n_sessions, len(nation.regions)), 30, 0.0),
+                      key=lambda p: p.region)
+    wishes = [p.columns[0] for p in pricings]
+    assert sum(_uses(c, n_sessions) for c in wishes)[0] > 1  # each region alone takes the one seat
+    without_federal = [next(c for c in p.columns if len(c.sessions) == 0) for p in pricings]
+    allotments = master.allotments(without_federal, wishes)
+    given = sum(_uses(a.column, n_sessions) + a.extra for a in allotments)
+    assert given.sum() > 0 and (given <= fed.seats).all()
+    paid = [int(((_uses(a.column, n_sessions) + a.extra) * fed.session_price).sum()) for a in allotments]
+    assert sum(paid) <= fed.budget_rub
+    assert all(fed.quota_rub[r] < 0 or paid[r] <= fed.quota_rub[r] for r in range(len(nation.regions)))
+    again = [p.columns[0] for p in sorted(backend.allot_all(allotments, 30), key=lambda p: p.region)]
+    assert master.fits(again)
+    for allotment, after in zip(allotments, again):
+        assert (_uses(after, n_sessions) <= _uses(allotment.column, n_sessions) + allotment.extra).all()
+        assert after.value >= allotment.column.value - 1e-9
+    assert sum(c.value for c in again) > sum(c.value for c in without_federal)  # the extra seats were taken
+
+
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_a_plan_made_by_the_allotment_round_is_valid_and_bounded(seed, tmp_path):
+    """One pricing round, then the allotment round: the plan obeys every rule (the independent checker), its
+    objective is at most the exact optimum and the bound at least it."""
+    folder = _scarce_nation(tmp_path, seed)
+    nation = load_nation(folder)
+    params = nation_params({"time_limit_s": 30}, nation.region_ids)
+    result = solve_nation(nation, params, max_rounds=1)
+    summary = write_nation_plan(nation, params, result, tmp_path / "out")
+    optimum = nation_exact_optimum(folder)
+    assert check_nation_plan(folder, {}, tmp_path / "out") == []
+    assert summary["federal"]["sessions"][0]["used"] <= 1
+    assert summary["objective"] <= optimum + 1e-6
+    assert result.bound >= optimum - 1e-7 and summary["bound"] >= optimum - 1e-7
+    assert summary["objective"] == pytest.approx(result.objective, abs=1e-6)
