@@ -771,7 +771,7 @@ def scaling_sentence(frame: pd.DataFrame, slope: dict[str, float]) -> str:
             + (f" The options (teacher, activity pairs the rules allow) grow as n^{slope['options']:.2f}: the "
                "generator scales mentors, sites and programs with n, so each teacher has more to choose from."
                if "options" in slope else "")
-            + f" Peers: {'; '.join(peers)}.")
+            + (f" Peers: {'; '.join(peers)}." if peers else ""))
 
 
 def cli(argv: list[str] | None = None) -> int:
