@@ -175,11 +175,11 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
     j = 0
     root_bound = val[base] + _extension(t, j, cnt[base], cov[base], hrs[base], vch[base], cand, alone, act, kind, price,
                                         hours, voucher, weights, need, comps, nc, max_hours, voucher_cap, limits,
-                                        reach, top, negative_price)
+                                        reach, top, top_option, negative_price)
     while True:
         bound = val[depth] + _extension(t, j, cnt[depth], cov[depth], hrs[depth], vch[depth], cand, alone, act, kind,
                                         price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
-                                        limits, reach, top, negative_price)
+                                        limits, reach, top, top_option, negative_price)
         if j >= n_cand or bound <= best + tolerance:
             if depth == base:
                 break
@@ -204,7 +204,7 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
             for d in range(base, depth):
                 b = val[d] + _extension(t, sel_pos[d] + 1, cnt[d], cov[d], hrs[d], vch[d], cand, alone, act, kind,
                                         price, hours, voucher, weights, need, comps, nc, max_hours, voucher_cap,
-                                        limits, reach, top, negative_price)
+                                        limits, reach, top, top_option, negative_price)
                 if b > open_bound and sel_pos[d] + 1 < n_cand:
                     b = min(b, val[d] + _lagrangian_extension(
                         t, sel_pos[d] + 1, cnt[d], cov[d], hrs[d], vch[d], cand, alone, act, kind, price, hours,
@@ -259,8 +259,51 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
 
 
 @njit(cache=True, nogil=True)
+def _clear_best(top, top_option, limits, cnt):
+    """Empties every kind's best few (`top`, values in descending order, and their options); returns the
+    least value a candidate must beat to enter one: 0 if a kind has a free place, else infinity."""
+    threshold = np.inf
+    for k in range(limits.shape[0]):
+        for r in range(top.shape[1]):
+            top[k, r] = 0.0
+            top_option[k, r] = -1
+        if limits[k] - cnt[k] > 0:
+            threshold = 0.0
+    return threshold
+
+
+@njit(cache=True, nogil=True)
+def _enter_best(top, top_option, k, free, value, option, limits, cnt):
+    """Puts `value` (of `option`) into kind k's best `free`, which it beats; returns the new least value a
+    candidate must beat to enter any kind's best few."""
+    r = free - 1
+    while r > 0 and top[k, r - 1] < value:
+        top[k, r] = top[k, r - 1]
+        top_option[k, r] = top_option[k, r - 1]
+        r -= 1
+    top[k, r] = value
+    top_option[k, r] = option
+    threshold = np.inf
+    for kk in range(limits.shape[0]):
+        f = limits[kk] - cnt[kk]
+        if f > 0 and top[kk, f - 1] < threshold:
+            threshold = top[kk, f - 1]
+    return threshold
+
+
+@njit(cache=True, nogil=True)
+def _sum_best(top, limits, cnt):
+    """The sum of every kind's best few."""
+    total = 0.0
+    for k in range(limits.shape[0]):
+        for r in range(max(0, limits[k] - cnt[k])):
+            total += top[k, r]
+    return total
+
+
+@njit(cache=True, nogil=True)
 def _extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, voucher, weights, need, comps, nc,
-               max_hours, voucher_cap, limits, reach, top, negative_price):
+               max_hours, voucher_cap, limits, reach, top, top_option, negative_price):
     """At most what candidates j, j+1, ... can add to a route with counts `cnt`, cover `cov`, hours `hrs` and
     voucher spending `vch`: per kind, the best few gains given that cover (as many as the kind has free
     places) of candidates that still fit the hours and voucher; and, when no price is negative, the
@@ -269,12 +312,7 @@ def _extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, v
     Candidates are sorted by their value alone, which bounds their gain, so the scan stops as soon as
     no later candidate can enter any kind's best few."""
     n_kinds = limits.shape[0]
-    threshold = np.inf
-    for k in range(n_kinds):
-        for r in range(top.shape[1]):
-            top[k, r] = 0.0
-        if limits[k] - cnt[k] > 0:
-            threshold = 0.0
+    threshold = _clear_best(top, top_option, limits, cnt)
     if threshold == np.inf:
         return 0.0
     for jj in range(j, alone.shape[0]):
@@ -293,20 +331,8 @@ def _extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, price, hours, v
             gain += need[t, comps[i]] * (min(1.0, cov[i] + weights[act[a], comps[i]]) - c)
         if gain <= top[k, free - 1]:
             continue
-        r = free - 1
-        while r > 0 and top[k, r - 1] < gain:
-            top[k, r] = top[k, r - 1]
-            r -= 1
-        top[k, r] = gain
-        threshold = np.inf
-        for kk in range(n_kinds):
-            f = limits[kk] - cnt[kk]
-            if f > 0 and top[kk, f - 1] < threshold:
-                threshold = top[kk, f - 1]
-    by_gain = 0.0
-    for k in range(n_kinds):
-        for r in range(max(0, limits[k] - cnt[k])):
-            by_gain += top[k, r]
+        threshold = _enter_best(top, top_option, k, free, gain, a, limits, cnt)
+    by_gain = _sum_best(top, limits, cnt)
     if negative_price:
         return by_gain
     by_cover = 0.0
@@ -348,13 +374,7 @@ def _lagrangian_extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, pric
         f = 0.0
         for i in range(nc):
             f += mult[i] * need[t, comps[i]] * gap[i]
-        threshold = np.inf
-        for k in range(n_kinds):
-            for r in range(top.shape[1]):
-                top[k, r] = 0.0
-                top_option[k, r] = -1
-            if limits[k] - cnt[k] > 0:
-                threshold = 0.0
+        threshold = _clear_best(top, top_option, limits, cnt)
         if threshold < np.inf:
             for jj in range(j, alone.shape[0]):
                 # A candidate's term is at most its value alone (t >= 0, gap <= 1): sorted by that, the
@@ -373,21 +393,8 @@ def _lagrangian_extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, pric
                     term += (1.0 - mult[i]) * need[t, comps[i]] * min(gap[i], weights[act[a], comps[i]])
                 if term <= top[k, free - 1]:
                     continue
-                r = free - 1
-                while r > 0 and top[k, r - 1] < term:
-                    top[k, r] = top[k, r - 1]
-                    top_option[k, r] = top_option[k, r - 1]
-                    r -= 1
-                top[k, r] = term
-                top_option[k, r] = a
-                threshold = np.inf
-                for kk in range(n_kinds):
-                    f_free = limits[kk] - cnt[kk]
-                    if f_free > 0 and top[kk, f_free - 1] < threshold:
-                        threshold = top[kk, f_free - 1]
-            for k in range(n_kinds):
-                for r in range(max(0, limits[k] - cnt[k])):
-                    f += top[k, r]
+                threshold = _enter_best(top, top_option, k, free, term, a, limits, cnt)
+            f += _sum_best(top, limits, cnt)
         if f < best_f:
             best_f = f
         if best_f <= enough or step == LAGRANGIAN_STEPS - 1:
