@@ -334,9 +334,9 @@ def slopes(frame: pd.DataFrame) -> dict[str, float]:
 def proved_range(frame: pd.DataFrame) -> str:
     """Which sizes marshrut proved within PROVED_GAP in the run, and which it did not."""
     ours = frame[frame.solver == "marshrut"]
-    column = pd.to_numeric(ours.get("to_2pct_s"), errors="coerce") if "to_2pct_s" in ours else None
-    if column is None:
+    if "to_2pct_s" not in ours:
         return ""
+    column = pd.to_numeric(ours["to_2pct_s"], errors="coerce")
     reached = ours[column.notna().to_numpy()]
     missed = ours[column.isna().to_numpy()]
     text = ""
