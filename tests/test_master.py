@@ -82,6 +82,20 @@ def test_warm_master_matches_a_cold_solve_round_after_round(tmp_path, seed):
             break
 
 
+@pytest.mark.parametrize("seed", range(2))
+def test_when_no_round_fits_the_master_is_still_solved_once(tmp_path, seed):
+    # The biggest regions can spend their decomposition time on the first pricing: the plan is rounded from
+    # the master's solution, so the master over the routes known is solved once even without a round.
+    folder = random_bundle(210 + seed, tmp_path / "b", teachers=20, tight=0.7)
+    inst = Instance.build(load_bundle(folder), Params(), pool=True)
+    decomposition = Decomposition(inst)
+    rounds = decomposition.run(inst.options.pinned.copy(), time_limit=10.0, max_rounds=0)
+    assert rounds == []
+    assert decomposition.final_master == pytest.approx(_cold(decomposition), abs=1e-6)
+    assert decomposition.last_duals is not None and len(decomposition.x) == decomposition.n_columns
+    assert decomposition.final_master > 0
+
+
 def test_gap_limit_is_a_param_between_0_and_1():
     assert Params().gap_limit == 1e-4
     for bad in (-0.1, 1.0):

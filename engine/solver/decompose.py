@@ -228,6 +228,7 @@ class Decomposition:
         pins = np.unique(inst.options.teacher[inst.options.pinned])
         self.teachers_with_pins = pins[self.members[pins]]
         self._lp: WarmMaster | None = None  # the master LP, built at its first solve
+        self.final_master: float | None = None  # the master's value when solved after the last round only
 
     @property
     def n_columns(self) -> int:
@@ -484,6 +485,17 @@ class Decomposition:
                     break
                 smooth = False
                 self._drop_unused()
+        if not rounds and self.sample is None and self._routes and time.perf_counter() < deadline \
+                and not (should_stop and should_stop()):
+            # No round fitted after the first pricing (the biggest regions at their limit), but the master
+            # over the routes known is still solved once: its solution is what the plan is rounded from.
+            # Measured on krasnoyarsk-krai at 60 s: the plan priced at the sample's prices alone was
+            # 8,341; one master over the same routes makes it about 9,370.
+            master, duals = self.solve_master_smooth(self.best_duals) if smooth \
+                else self.solve_master(deadline - time.perf_counter())
+            if np.isfinite(master):
+                self.last_duals = duals
+                self.final_master = master
         return rounds
 
     def _sampled_prices(self, start: np.ndarray, time_limit: float,

@@ -8,8 +8,10 @@ that is feasible, it only adds to it.
 from __future__ import annotations
 
 import numpy as np
+from numba import njit
 
 from .instance import Instance
+from .routes import numba_cache_dir  # noqa: F401  (importing it sets numba's cache folder, before @njit below)
 
 
 class Residuals:
@@ -36,82 +38,125 @@ class Residuals:
         return bool((self.capacity < 0).any() or (self.municipal < 0).any() or self.region < 0)
 
 
-def fill_teacher(inst: Instance, teacher: int, chosen: np.ndarray, residuals: Residuals,
-                 prefer: np.ndarray | None = None, penalty: np.ndarray | None = None) -> None:
-    """Adds to one teacher's route, best marginal gain first, while a feasible positive gain exists.
+@njit(cache=True, nogil=True)
+def _fill_teachers(order, first, act, kind, group, dated, start, end, hours, voucher, budget, cost, weights, need,
+                   max_hours, voucher_cap, limits, teacher_municipality, capacity, municipal, region, chosen):
+    """Each teacher of `order` in turn adds to her route, best marginal gain first, while a feasible positive
+    gain exists; `capacity`, `municipal`, `region` (an array of one) and `chosen` are updated in place.
 
-    With `prefer` (a score per option, e.g. its LP value), options of higher preference go first
-    among those with a positive gain. With `penalty` (points per option, e.g. the LP's price of
-    the seats and money it uses), an option must gain more than its penalty to be taken.
-    """
-    lo, hi = inst.options.first[teacher], inst.options.first[teacher + 1]
-    if lo == hi:
+    An option is open while it is not taken, has a seat, is of another program/site than those taken, overlaps
+    no chosen date, is of a kind below its limit, and fits the hours, voucher and money left."""
+    n_comp = need.shape[1]
+    cover = np.empty(n_comp)
+    needed = np.empty(n_comp, np.int64)  # the competencies the teacher needs (need > 0): the only ones that gain
+    counts = np.empty(limits.shape[0], np.int64)
+    for teacher in order:
+        lo, hi = first[teacher], first[teacher + 1]
+        if lo == hi:
+            continue
+        n_needed = 0
+        for c in range(n_comp):
+            cover[c] = 0.0
+            if need[teacher, c] > 0:
+                needed[n_needed] = c
+                n_needed += 1
+        for k in range(limits.shape[0]):
+            counts[k] = 0
+        hours_left = max_hours[teacher]
+        voucher_left = voucher_cap[teacher]
+        taken = np.empty(hi - lo, np.int64)  # the activities of her options already chosen
+        n_taken = 0
+        for o in range(lo, hi):
+            if chosen[o]:
+                taken[n_taken] = act[o]
+                n_taken += 1
+                for c in range(n_comp):
+                    cover[c] += weights[act[o], c]
+                counts[kind[o]] += 1
+                hours_left -= hours[o]
+                voucher_left -= voucher[o]
+        municipality = teacher_municipality[teacher]
+        open_ = np.empty(hi - lo, np.bool_)
+        for o in range(lo, hi):
+            ok = not chosen[o] and capacity[act[o]] > 0 and counts[kind[o]] < limits[kind[o]]
+            for i in range(n_taken if ok else 0):
+                if not _compatible(taken[i], act[o], group, dated, start, end):
+                    ok = False
+                    break
+            open_[o - lo] = ok
+        while True:
+            money = min(municipal[municipality], region[0])
+            best, best_gain = -1, 1e-12
+            for o in range(lo, hi):
+                if not open_[o - lo]:
+                    continue
+                if hours[o] > hours_left + 1e-9 or voucher[o] > voucher_left or budget[o] > money:
+                    open_[o - lo] = False
+                    continue
+                gain = -cost[o]
+                for i in range(n_needed):
+                    c = needed[i]
+                    gain += need[teacher, c] * (min(1.0, cover[c] + weights[act[o], c]) - min(1.0, cover[c]))
+                if gain > best_gain:
+                    best, best_gain = o, gain
+            if best < 0:
+                break
+            chosen[best] = True
+            a = act[best]
+            for c in range(n_comp):
+                cover[c] += weights[a, c]
+            counts[kind[best]] += 1
+            hours_left -= hours[best]
+            voucher_left -= voucher[best]
+            capacity[a] -= 1
+            municipal[municipality] -= budget[best]
+            region[0] -= budget[best]
+            open_[best - lo] = False
+            for o in range(lo, hi):
+                if open_[o - lo] and (not _compatible(a, act[o], group, dated, start, end)
+                                      or counts[kind[o]] >= limits[kind[o]] or capacity[act[o]] <= 0):
+                    open_[o - lo] = False
+
+
+@njit(cache=True, nogil=True)
+def _compatible(taken, other, group, dated, start, end):
+    """Whether activity `other` can be taken beside `taken`: another program/site, no date overlap."""
+    if group[taken] >= 0 and group[other] == group[taken]:
+        return False
+    if dated[taken] and dated[other] and start[other] <= end[taken] and end[other] >= start[taken]:
+        return False
+    return True
+
+
+def warm_up() -> None:
+    """Loads the compiled greedy from numba's cache or compiles it, with the argument types `greedy` passes
+    (engine.solver.routes.warm_up calls it before a solve's clock starts)."""
+    if _fill_teachers.signatures:
         return
-    acts = inst.options.activity[lo:hi]
-    activities = inst.activities
-    weights = activities.weights[acts]
-    need = inst.need[teacher]
-    cost = inst.solver_cost[lo:hi] if penalty is None else inst.solver_cost[lo:hi] + penalty[lo:hi]
-    kind = inst.kind[lo:hi]
-    group = activities.group[acts]
-    dated = activities.dated[acts]
-    start, end = activities.start[acts], activities.end[acts]
-    hours, price, budget = inst.hours[lo:hi], inst.voucher_rub[lo:hi], inst.budget_rub[lo:hi]
-    mine = chosen[lo:hi]
-    cover = weights[mine].sum(axis=0)
-    counts = np.bincount(kind[mine], minlength=3)
-    hours_left = inst.region.teachers.max_hours[teacher] - hours[mine].sum()
-    voucher_left = inst.region.teachers.voucher_rub[teacher] - price[mine].sum()
-    municipality = inst.region.teacher_municipality[teacher]
-    # `open_` only ever shrinks: what is taken, full, of a used program/site, overlapping a
-    # chosen date, of a kind already at its limit, or over the hours or voucher left.
-    open_ = ~mine & (residuals.capacity[acts] > 0)
-    for taken in np.flatnonzero(mine):
-        open_ &= _compatible(taken, group, dated, start, end)
-    open_ &= counts[kind] < inst.limits[kind]
-    while True:
-        open_ &= (hours <= hours_left + 1e-9) & (price <= voucher_left)
-        open_ &= budget <= min(residuals.municipal[municipality], residuals.region)
-        if not open_.any():
-            return
-        gain = (np.minimum(1.0, cover + weights) - np.minimum(1.0, cover)) @ need - cost
-        feasible = open_ & (gain > 1e-12)
-        if not feasible.any():
-            return
-        key = gain if prefer is None else prefer[lo:hi] * 1e6 + gain
-        best = int(np.argmax(np.where(feasible, key, -np.inf)))
-        chosen[lo + best] = True
-        cover += weights[best]
-        counts[kind[best]] += 1
-        hours_left -= hours[best]
-        voucher_left -= price[best]
-        residuals.use(acts[best], municipality, budget[best])
-        open_[best] = False
-        open_ &= _compatible(best, group, dated, start, end)
-        if counts[kind[best]] >= inst.limits[kind[best]]:
-            open_ &= kind != kind[best]
-        if residuals.capacity[acts[best]] <= 0:
-            open_ &= acts != acts[best]
+    i64, f64 = np.zeros(1, dtype=np.int64), np.zeros(1)
+    _fill_teachers(i64, np.array([0, 1], dtype=np.int64), np.zeros(1, dtype=np.int32), np.zeros(1, dtype=np.int8),
+                   i64, np.zeros(1, dtype=bool), i64, i64, f64, i64, i64, f64, np.ones((1, 1)), np.ones((1, 1)),
+                   np.ones(1), np.ones(1), np.ones(3, dtype=np.int64), i64, np.ones(1, dtype=np.int64), np.ones(1),
+                   np.ones(1), np.zeros(1, dtype=bool))
 
 
-def _compatible(taken: int, group, dated, start, end) -> np.ndarray:
-    """Options that can still be taken beside `taken`: another program/site, no date overlap."""
-    ok = np.ones(len(group), dtype=bool)
-    if group[taken] >= 0:
-        ok &= group != group[taken]
-    if dated[taken]:
-        ok &= ~(dated & (start <= end[taken]) & (end >= start[taken]))
-    return ok
-
-
-def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None,
-           prefer: np.ndarray | None = None, penalty: np.ndarray | None = None) -> np.ndarray:
-    """Greedy by need: the neediest teachers first. Starts from `chosen` (pinned, or a plan to repair);
-    `prefer` rounds an LP solution (options by LP value first)."""
+def greedy(inst: Instance, chosen: np.ndarray | None = None, order: np.ndarray | None = None) -> np.ndarray:
+    """Greedy by need: the neediest teachers first, each taking the best feasible options in turn. Starts from
+    `chosen` (pinned, or a plan to repair): only adds to it."""
     chosen = inst.options.pinned.copy() if chosen is None else chosen.copy()
     residuals = Residuals(inst, chosen)
     if order is None:
         order = np.argsort(-inst.need.sum(axis=1), kind="stable")
-    for teacher in order.tolist():
-        fill_teacher(inst, teacher, chosen, residuals, prefer, penalty)
+    acts, teachers = inst.activities, inst.region.teachers
+    region = np.array([residuals.region])
+    _fill_teachers(
+        np.asarray(order, dtype=np.int64), inst.options.first.astype(np.int64),
+        inst.options.activity.astype(np.int32, copy=False), inst.kind.astype(np.int8, copy=False),
+        acts.group.astype(np.int64), acts.dated.astype(bool), acts.start.astype(np.int64), acts.end.astype(np.int64),
+        inst.hours.astype(np.float64, copy=False), inst.voucher_rub.astype(np.int64, copy=False),
+        inst.budget_rub.astype(np.int64, copy=False), np.ascontiguousarray(inst.solver_cost, dtype=np.float64),
+        np.ascontiguousarray(acts.weights, dtype=np.float64), np.ascontiguousarray(inst.need, dtype=np.float64),
+        teachers.max_hours.astype(np.float64), teachers.voucher_rub.astype(np.float64), inst.limits.astype(np.int64),
+        inst.region.teacher_municipality.astype(np.int64), residuals.capacity.astype(np.int64),
+        residuals.municipal.astype(np.float64), region, chosen)
     return chosen

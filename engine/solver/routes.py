@@ -440,7 +440,10 @@ def _all_routes(first, act, kind, group, dated, start, end, hours, voucher, pric
 def warm_up() -> float:
     """Loads the compiled search from numba's cache or, the first time after installation, compiles it
     (about half a minute on 2 cores); returns the seconds it took. Called before a solve's clock starts."""
+    from .greedy import warm_up as warm_up_greedy  # (greedy imports this module)
+
     started = time.perf_counter()
+    warm_up_greedy()
     if not _all_routes.signatures:
         one = np.zeros(1, dtype=np.int64)
         # The argument types of RoutePricer's calls (activity int32, kind int8): one compiled signature.

@@ -157,7 +157,7 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
                                should_stop=should_stop, gap_limit=params.gap_limit, prices=prices)
     bound = decomposition.best_bound
     stats.update(decomposition_rounds=len(rounds), decomposition_columns=decomposition.n_columns,
-                 decomposition_master=rounds[-1].master if rounds else None,
+                 decomposition_master=rounds[-1].master if rounds else decomposition.final_master,
                  decomposition_seconds=round(rounds[-1].seconds, 3) if rounds else 0.0,
                  decomposition_inexact_teachers=rounds[-1].inexact if rounds else None)
     # Plans from the routes: the master's solution rounded (routes taken whole, most certain first,
