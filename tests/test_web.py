@@ -7,15 +7,17 @@ Screenshots go to tests/artifacts/web/ (or $MARSHRUT_ARTIFACTS), printed at the 
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
 
-from api_server import REPO, Server, folder_members, zip_folder, zip_members
+from api_server import REPO, Server, folder_members, zip_folder, zip_members, zip_tree
 
 # A real browser is part of the test suite: Debian's Chromium (README's test command and .ci/run
 # install it) driven by Playwright; without it these tests fail, they are never skipped.
@@ -436,4 +438,157 @@ def test_live_progress_and_cancel(page, server, artifacts) -> None:
         assert http.get(f"/v1/plans/{plan_id}").json()["status"] == "cancelled"
     assert page.is_enabled("#start-button")
     assert page.locator("#results-body").is_hidden()
+    print("\nscreenshot:", path)
+
+
+# ------------------------------------------------------------------------------------------------
+# a nation (section 4): regions tied by federal seats and money, planned as one (docs/nation.md)
+# ------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nation_dir(tmp_path_factory) -> Path:
+    from nation_oracle import random_nation
+
+    return random_nation(4, tmp_path_factory.mktemp("web-nation") / "n", regions=3, teachers=6)
+
+
+def upload_nation(page, name: str, content: bytes) -> None:
+    page.set_input_files("#nation-file", files=[{"name": name, "mimeType": "application/zip", "buffer": content}])
+    page.click("#nation-upload-button")
+
+
+def test_nation_upload_plan_summary_and_files(page, server, artifacts, nation_dir) -> None:
+    upload_nation(page, "nation.zip", zip_tree(nation_dir))
+    page.wait_for_selector("#nation-info:not([hidden]) #nation-figures [data-key='federal_budget_rub']")
+    nation_id = hash_ids(page)["nation"]
+    http = server.client()
+    nation = http.get(f"/v1/nations/{nation_id}").json()
+    assert norm(page.text_content("#nation-name")) == nation["name"]
+    for key in ("regions", "teachers", "schools", "federal_seats"):
+        assert norm(page.text_content(f"#nation-figures [data-key='{key}'] .value")) == ru_num(nation[key], 0), key
+    assert norm(page.text_content("#nation-figures [data-key='federal_budget_rub'] .value")) == \
+        ru_rub(nation["federal_budget_rub"])
+    assert nation_id in page.eval_on_selector_all("#nation-select option", "options => options.map(o => o.value)")
+
+    # a bad time limit is named on the page and nothing is queued
+    page.fill("#nation-time_limit_s", "ноль")
+    page.click("#nation-start-button")
+    page.wait_for_selector("#nation-plan-problems:not([hidden])")
+    assert "Время расчёта страны" in norm(page.text_content("#nation-plan-problems"))
+    assert not [p for p in http.get("/v1/plans").json() if p["nation_id"] == nation_id]
+
+    page.fill("#nation-time_limit_s", "8")
+    page.click("#nation-start-button")
+    page.wait_for_selector("#nation-plan-status[data-status]")
+    assert page.locator("#nation-plan-problems").is_hidden()
+    # one progress row per region of regions.csv, in its order, while it runs and after
+    assert [page.locator("#nation-progress-table tbody tr").nth(i).get_attribute("data-region")
+            for i in range(3)] == [r["region_id"] for r in nation["region_list"]]
+    page.wait_for_selector("#nation-plan-status[data-status='done']", timeout=300_000)
+    page.wait_for_selector("body[data-nation-results]")
+    plan_id = hash_ids(page)["nation-plan"]
+    plan = http.get(f"/v1/plans/{plan_id}").json()
+    assert plan["kind"] == "nation" and plan["nation_id"] == nation_id and plan["params"]["time_limit_s"] == 8
+    summary = http.get(f"/v1/plans/{plan_id}/summary").json()
+    assert norm(page.text_content("#nation-plan-status")).startswith("План страны: готов")
+    for region in plan["progress"]["regions"]:  # the API's per-region pricing, as the table shows it
+        row = page.locator(f"#nation-progress-table tr[data-region='{region['region_id']}']")
+        assert row.get_attribute("data-rounds") == str(region["rounds"]) and region["rounds"] >= 1
+        assert row.get_attribute("data-status") == (region["status"] or "")
+
+    # the nation's figures: objective, proved bound, gap, federal seats and money used
+    def headline(key: str) -> str:
+        return norm(page.text_content(f"#nation-headline [data-key='{key}'] .value"))
+
+    assert headline("objective") == ru_num(summary["objective"], 3)
+    assert headline("bound") == ru_num(summary["bound"], 3)
+    assert headline("gap") == ru_pct(summary["gap"])
+    assert norm(page.text_content("#nation-progress-figures [data-key='gap'] .value")) == ru_pct(summary["gap"])
+    sessions = summary["federal"]["sessions"]
+    assert headline("federal_seats") == \
+        f"{ru_num(sum(s['used'] for s in sessions), 0)} из {ru_num(sum(s['seats'] for s in sessions), 0)}"
+    assert headline("federal_budget") == ru_rub(summary["federal"]["budget"]["used_rub"])
+    assert page.locator("#nation-sessions-table tbody tr").count() == len(sessions)
+
+    # one row per region, as /summary gives it, with the region's files
+    rows = page.locator("#nation-regions-table tbody tr")
+    assert rows.count() == len(summary["regions"]) == nation["regions"]
+    names = {r["region_id"]: r["name"] for r in nation["region_list"]}
+    quotas = {q["region_id"]: q for q in summary["federal"]["quotas"]}
+    for i, region in enumerate(summary["regions"]):
+        row = rows.nth(i)
+        assert row.get_attribute("data-region") == region["region_id"]
+        cells = [norm(c) for c in row.locator("th, td").all_text_contents()]
+        quota = quotas.get(region["region_id"])
+        assert cells[:7] == [f"{region['region_id']} {names[region['region_id']]}", ru_num(region["objective"], 3),
+                             ru_num(region["need_total"], 2), ru_num(region["need_covered"], 2),
+                             ru_pct(region["need_covered"] / region["need_total"]),
+                             ru_num(region["teachers_reached"], 0),
+                             f"{ru_rub(quota['used_rub'])} из {ru_rub(quota['amount_rub'])}" if quota else "—"]
+        for name in ("plan.xlsx", "assignments.csv", "routes.csv", "clusters.csv", "summary.json"):
+            answer = http.get(row.locator(f"a[data-file='{name}']").get_attribute("href"))
+            assert answer.status_code == 200, (region["region_id"], name)
+        region_summary = http.get(row.locator("a[data-file='summary.json']").get_attribute("href")).json()
+        assert region_summary["objective"] == pytest.approx(region["objective"], abs=1e-6)
+    assert sum(r["objective"] for r in summary["regions"]) == pytest.approx(summary["objective"], abs=1e-6)
+
+    # nation.zip through the page's link: a valid zip, the same summary
+    with page.expect_download() as download_info:
+        page.click("#nation-downloads a[data-file='nation.zip']")
+    saved = Path(download_info.value.path()).read_bytes()
+    with zipfile.ZipFile(io.BytesIO(saved)) as archive:
+        assert archive.testzip() is None
+        assert json.loads(archive.read("summary.json")) == summary
+        assert {f"regions/{r['region_id']}/plan.xlsx" for r in summary["regions"]} <= set(archive.namelist())
+    path = shot(page, artifacts, "6-nation", "#nation")
+
+    # a reload opens the nation and its plan again from the address
+    page.reload()
+    page.wait_for_selector(f"body[data-nation-results='{plan_id}']")
+    assert page.locator("#nation-regions-table tbody tr").count() == len(summary["regions"])
+    http.close()
+    print("\nscreenshot:", path)
+
+
+def test_a_broken_nation_shows_its_problems_by_region_file_row_and_column(page, server, artifacts, nation_dir,
+                                                                         tmp_path) -> None:
+    import pandas as pd
+
+    bad = tmp_path / "bad"
+    shutil.copytree(nation_dir, bad)
+    teachers = pd.read_csv(bad / "regions" / "R02" / "teachers.csv", dtype=str, keep_default_na=False)
+    teachers.loc[1, "voucher_rub"] = "-5"
+    teachers.to_csv(bad / "regions" / "R02" / "teachers.csv", index=False)
+    sessions = pd.read_csv(bad / "federal_program_sessions.csv", dtype=str, keep_default_na=False)
+    offline = int(sessions.index[sessions["region_id"] != ""][0])
+    sessions.loc[offline, "region_id"] = "R99"
+    sessions.to_csv(bad / "federal_program_sessions.csv", index=False)
+    broken = zip_tree(bad)
+    with server.client() as http:
+        before = http.get("/v1/nations").json()
+        expected = http.post("/v1/nations", files={"file": ("broken.zip", broken)})
+    assert expected.status_code == 422
+    problems = expected.json()["problems"]
+    assert {("R02/teachers.csv", 3, "voucher_rub"), ("federal_program_sessions.csv", offline + 2, "region_id")} <= \
+        {(p["file"], p["row"], p["column"]) for p in problems}
+
+    upload_nation(page, "broken.zip", broken)
+    page.wait_for_selector("#nation-problems:not([hidden])")
+    rows = page.locator("#nation-problems-table tbody tr")
+    assert rows.count() == len(problems)
+    for i, problem in enumerate(problems):
+        cells = [norm(c) for c in rows.nth(i).locator("td").all_text_contents()]
+        region, _, file = problem["file"].rpartition("/")
+        assert cells[1:5] == [region or "вся страна", file,
+                              "—" if problem["row"] is None else ru_num(problem["row"], 0), problem["column"] or "—"]
+        assert cells[6] == norm(problem["message"])
+    assert "не принят" in norm(page.text_content("#nation-upload-status"))
+    assert page.locator("#nation-info").is_hidden()
+    # the region section's own list is untouched
+    assert page.locator("#problems").is_hidden()
+    page.select_option("#nation-problems-filter", "R02/teachers.csv")
+    assert rows.count() == sum(1 for p in problems if p["file"] == "R02/teachers.csv") >= 1
+    path = shot(page, artifacts, "7-nation-problems", "#nation")
+    with server.client() as http:
+        assert http.get("/v1/nations").json() == before
     print("\nscreenshot:", path)

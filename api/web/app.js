@@ -162,18 +162,20 @@ const state = {
   map: null,           // /v1/regions/{id}/map
   plan: null,          // PlanOut
   history: [],         // [{t, objective, bound}] seen while polling
-  pollTimer: null,
   teachers: [],        // [{teacher_id, cluster, profile}]
   compNames: {},
   munNames: {},
-  problems: [],
   refLines: {},        // pinned/forbidden: list index -> line of the text box
+  nation: null,        // NationOut (section 4)
+  nationPlan: null,    // PlanOut of the nation's plan shown
 };
 
 function setHash() {
   const parts = [];
   if (state.region) parts.push("region=" + state.region.region_id);
   if (state.plan) parts.push("plan=" + state.plan.plan_id);
+  if (state.nation) parts.push("nation=" + state.nation.nation_id);
+  if (state.nationPlan) parts.push("nation-plan=" + state.nationPlan.plan_id);
   if (parts.length) history.replaceState(null, "", location.pathname + location.search + "#" + parts.join("&"));
 }
 function readHash() {
@@ -193,77 +195,100 @@ function setStatus(node, text, kind) {
   node.className = "status" + (kind ? " " + kind : "");
 }
 
-async function uploadBundle(event) {
-  event.preventDefault();
-  const input = $("#bundle-file");
+/** An upload of a bundle (a region's or a nation's): checked whole by the server, accepted, or its problems listed. */
+async function uploadFile({ input, button, status, url, problems, what, onAccepted }) {
   const file = input.files && input.files[0];
-  const status = $("#upload-status");
-  if (!file) { setStatus(status, "Выберите файл .zip или .xlsx.", "error"); input.focus(); return; }
-  hideProblems();
+  if (!file) { setStatus(status, `Выберите файл ${input.accept.split(",").slice(0, 2).join(" или ")}.`, "error"); input.focus(); return; }
+  problems.hide();
   setStatus(status, `Проверяем «${file.name}»…`, "busy");
-  $("#upload-button").disabled = true;
+  button.disabled = true;
   const form = new FormData();
   form.append("file", file, file.name);
   try {
-    const region = await api("/v1/regions", { method: "POST", body: form });
-    setStatus(status, `Набор «${file.name}» принят: ошибок нет.`, "ok");
-    await refreshRegionList(region.region_id);
-    await openRegion(region);
+    const accepted = await api(url, { method: "POST", body: form });
+    setStatus(status, `${what} «${file.name}» принят: ошибок нет.`, "ok");
+    await onAccepted(accepted);
   } catch (error) {
     if (error.body && error.body.problems && error.body.problems.length) {
-      setStatus(status, `Набор «${file.name}» не принят: ${error.body.detail || "есть ошибки"}.`, "error");
-      showProblems(error.body);
+      setStatus(status, `${what} «${file.name}» не принят: ${error.body.detail || "есть ошибки"}.`, "error");
+      problems.show(error.body);
     } else {
-      setStatus(status, `Набор «${file.name}» не принят: ${error.message}`, "error");
+      setStatus(status, `${what} «${file.name}» не принят: ${error.message}`, "error");
     }
   } finally {
-    $("#upload-button").disabled = false;
+    button.disabled = false;
   }
 }
 
-function hideProblems() { $("#problems").hidden = true; state.problems = []; }
+async function uploadBundle(event) {
+  event.preventDefault();
+  await uploadFile({ input: $("#bundle-file"), button: $("#upload-button"), status: $("#upload-status"), url: "/v1/regions",
+                     problems: REGION_PROBLEMS, what: "Набор", onAccepted: async (region) => {
+                       await refreshRegionList(region.region_id);
+                       await openRegion(region);
+                     } });
+}
 
-function showProblems(body) {
-  state.problems = body.problems || [];
-  const box = $("#problems");
-  $("#problems-title").textContent = body.detail || "Ошибки в наборе данных";
-  const total = body.total || state.problems.length;
-  const shown = body.shown || state.problems.length;
-  $("#problems-summary").textContent = total === 1 ? "Найдена 1 ошибка. Исправьте файл и загрузите его снова."
-    : `Найдено ошибок: ${fmt.int(total)}` + (shown < total ? ` (показаны первые ${fmt.int(shown)})` : "") +
-      ". Исправьте файл и загрузите его снова.";
-  const files = [...new Set(state.problems.map((p) => p.file))].sort();
-  const filter = $("#problems-filter");
-  clear(filter).append(h("option", { value: "", text: "все файлы" }));
-  for (const f of files) {
-    const n = state.problems.filter((p) => p.file === f).length;
-    filter.append(h("option", { value: f, text: `${f} (${fmt.int(n)})` }));
+/** The problems of an upload as a table (`#<prefix>` and its `-title`, `-summary`, `-filter`, `-csv`, `-table`),
+ *  with a filter by file and a CSV of them. A nation's names its regions' files `<region_id>/<file>`: with
+ *  `regions` the table has the region in a column of its own. */
+class ProblemsList {
+  constructor(prefix, { regions = false } = {}) {
+    this.prefix = prefix;
+    this.regions = regions;
+    this.problems = [];
   }
-  renderProblems("");
-  box.hidden = false;
-  box.scrollIntoView({ block: "nearest" });
+  part(suffix) { return $(`#${this.prefix}${suffix}`); }
+  bind() {
+    this.part("-filter").addEventListener("change", (e) => this.render(e.target.value));
+    this.part("-csv").addEventListener("click", () => this.csv());
+  }
+  hide() { this.part("").hidden = true; this.problems = []; }
+  show(body) {
+    this.problems = body.problems || [];
+    const box = this.part("");
+    this.part("-title").textContent = body.detail || "Ошибки в наборе данных";
+    const total = body.total || this.problems.length;
+    const shown = body.shown || this.problems.length;
+    this.part("-summary").textContent = total === 1 ? "Найдена 1 ошибка. Исправьте файл и загрузите его снова."
+      : `Найдено ошибок: ${fmt.int(total)}` + (shown < total ? ` (показаны первые ${fmt.int(shown)})` : "") +
+        ". Исправьте файл и загрузите его снова.";
+    const files = [...new Set(this.problems.map((p) => p.file))].sort();
+    const filter = this.part("-filter");
+    clear(filter).append(h("option", { value: "", text: "все файлы" }));
+    for (const f of files) {
+      const n = this.problems.filter((p) => p.file === f).length;
+      filter.append(h("option", { value: f, text: `${f} (${fmt.int(n)})` }));
+    }
+    this.render("");
+    box.hidden = false;
+    box.scrollIntoView({ block: "nearest" });
+  }
+  render(file) {
+    const tbody = clear(this.part("-table tbody"));
+    this.problems.forEach((p, i) => {
+      if (file && p.file !== file) return;
+      // a nation's region file is `<region_id>/<file>`; its own (federal) files have no region
+      const slash = this.regions ? (p.file || "").indexOf("/") : -1;
+      tbody.append(h("tr", { dataset: { code: p.code || "" } },
+        h("td", { class: "num", text: String(i + 1) }),
+        this.regions ? h("td", {}, slash > 0 ? h("code", { text: p.file.slice(0, slash) }) : "вся страна") : null,
+        h("td", {}, h("code", { text: slash > 0 ? p.file.slice(slash + 1) : p.file || "" })),
+        h("td", { class: "num", text: p.row == null ? "—" : fmt.int(p.row) }),
+        h("td", {}, p.column ? h("code", { text: p.column }) : "—"),
+        h("td", { class: "value-cell" }, p.value == null || p.value === "" ? "—" : h("code", { text: p.value })),
+        h("td", { text: p.message || "" })));
+    });
+  }
+  csv() {
+    const quote = (v) => (v == null ? "" : /[",;\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v));
+    const lines = ["file,row,column,value,message,code"].concat(
+      this.problems.map((p) => [p.file, p.row, p.column, p.value, p.message, p.code].map(quote).join(",")));
+    download(new Blob(["\ufeff" + lines.join("\n") + "\n"], { type: "text/csv;charset=utf-8" }), "problems.csv");
+  }
 }
-
-function renderProblems(file) {
-  const tbody = clear($("#problems-table tbody"));
-  state.problems.forEach((p, i) => {
-    if (file && p.file !== file) return;
-    tbody.append(h("tr", { dataset: { code: p.code || "" } },
-      h("td", { class: "num", text: String(i + 1) }),
-      h("td", {}, h("code", { text: p.file || "" })),
-      h("td", { class: "num", text: p.row == null ? "—" : fmt.int(p.row) }),
-      h("td", {}, p.column ? h("code", { text: p.column }) : "—"),
-      h("td", { class: "value-cell" }, p.value == null || p.value === "" ? "—" : h("code", { text: p.value })),
-      h("td", { text: p.message || "" })));
-  });
-}
-
-function problemsCsv() {
-  const quote = (v) => (v == null ? "" : /[",;\n]/.test(String(v)) ? '"' + String(v).replace(/"/g, '""') + '"' : String(v));
-  const lines = ["file,row,column,value,message,code"].concat(
-    state.problems.map((p) => [p.file, p.row, p.column, p.value, p.message, p.code].map(quote).join(",")));
-  download(new Blob(["\ufeff" + lines.join("\n") + "\n"], { type: "text/csv;charset=utf-8" }), "problems.csv");
-}
+const REGION_PROBLEMS = new ProblemsList("problems");
+const NATION_PROBLEMS = new ProblemsList("nation-problems", { regions: true });
 
 function download(blob, name) {
   const url = URL.createObjectURL(blob);
@@ -432,22 +457,30 @@ function parseRefs(text, field, problems) {
   return out;
 }
 
+/** A number typed the Russian way (spaces, decimal comma) within the parameter's range; null and a problem otherwise. */
+function readNumber(p, input, problems) {
+  const raw = String(input.value).replace(/[\s\u00a0\u202f]/g, "").replace(",", ".");
+  const value = Number(raw);
+  if (raw === "" || !isFinite(value)) {
+    problems.push({ file: "params", column: p.key, value: input.value, message: `«${p.label}»: нужно число`, code: "not_a_number" });
+  } else if (p.step === 1 && !Number.isInteger(value)) {
+    problems.push({ file: "params", column: p.key, value: input.value, message: `«${p.label}»: нужно целое число`, code: "not_an_integer" });
+  } else if ((p.min != null && value < p.min) || (p.max != null && value > p.max)) {
+    problems.push({ file: "params", column: p.key, value: input.value, code: "out_of_range",
+                    message: `«${p.label}»: ` + (p.max != null ? `от ${paramText(p.min)} до ${paramText(p.max)}` : `не меньше ${paramText(p.min)}`) });
+  } else return value;
+  return null;
+}
+
 function readParams() {
   const params = {};
   const problems = [];
   for (const p of PARAMS) {
     const input = $("#param-" + p.key);
     if (p.type === "checkbox") { params[p.key] = input.checked; continue; }
-    const raw = String(input.value).replace(/[\s\u00a0\u202f]/g, "").replace(",", ".");
-    const value = Number(raw);
-    if (raw === "" || !isFinite(value)) {
-      problems.push({ file: "params", column: p.key, value: input.value, message: `«${p.label}»: нужно число`, code: "not_a_number" });
-    } else if (p.step === 1 && !Number.isInteger(value)) {
-      problems.push({ file: "params", column: p.key, value: input.value, message: `«${p.label}»: нужно целое число`, code: "not_an_integer" });
-    } else if ((p.min != null && value < p.min) || (p.max != null && value > p.max)) {
-      problems.push({ file: "params", column: p.key, value: input.value, code: "out_of_range",
-                      message: `«${p.label}»: ` + (p.max != null ? `от ${paramText(p.min)} до ${paramText(p.max)}` : `не меньше ${paramText(p.min)}`) });
-    } else if (p.nest) {
+    const value = readNumber(p, input, problems);
+    if (value == null) continue;
+    if (p.nest) {
       if (value > 0) (params[p.nest[0]] = params[p.nest[0]] || {})[p.nest[1]] = value * p.scale;
     } else params[p.key] = value;
   }
@@ -456,8 +489,8 @@ function readParams() {
   return { params, problems };
 }
 
-function renderPlanProblems(body) {
-  const box = clear($("#plan-problems"));
+function renderPlanProblems(body, box = $("#plan-problems")) {
+  clear(box);
   if (!body) { box.hidden = true; return; }
   const where = (p) => {  // the server names `params.pinned.3.resource_id`: show the field and its line
     const ref = /^(?:params\.)?(pinned|forbidden)\.(\d+)(?:\.(\w+))?$/.exec(p.column || "");
@@ -503,24 +536,44 @@ async function startPlan(event) {
   }
 }
 
+/** Cancels a job (a region's or a nation's plan) if it is still queued or running; gives the job as it is then. */
+async function cancelJob(planId) {
+  // DELETE on a finished plan would delete it: only a plan still queued or running is cancelled
+  const now = await api(`/v1/plans/${planId}`);
+  if (now.status !== "queued" && now.status !== "running") return now;
+  return (await api(`/v1/plans/${planId}`, { method: "DELETE" })) || await api(`/v1/plans/${planId}`);
+}
+
 async function cancelPlan() {
   if (!state.plan) return;
   $("#cancel-button").disabled = true;
   try {
-    // DELETE on a finished plan would delete it: only a plan still queued or running is cancelled
-    const now = await api(`/v1/plans/${state.plan.plan_id}`);
-    if (now.status !== "queued" && now.status !== "running") { stopPolling(); onPlan(now); return; }
-    const plan = await api(`/v1/plans/${state.plan.plan_id}`, { method: "DELETE" });
+    const plan = await cancelJob(state.plan.plan_id);
     stopPolling();
-    onPlan(plan || await api(`/v1/plans/${state.plan.plan_id}`));
+    onPlan(plan);
   } catch (error) {
     setStatus($("#plan-status"), "Не удалось отменить: " + error.message, "error");
   }
 }
 
-function stopPolling() {
-  if (state.pollTimer) clearTimeout(state.pollTimer);
-  state.pollTimer = null;
+// the region's plan and the nation's plan are followed each on its own timer
+const POLL = { region: null, nation: null };
+function stopPolling(slot = "region") {
+  if (POLL[slot]) clearTimeout(POLL[slot]);
+  POLL[slot] = null;
+}
+
+/** Asks for a queued or running job again shortly and hands it to `update`; a lost connection is retried. */
+function pollPlan(slot, planId, update, statusNode, delay = 400) {
+  stopPolling(slot);
+  POLL[slot] = setTimeout(async () => {
+    try {
+      update(await api(`/v1/plans/${planId}`));
+    } catch (error) {
+      setStatus(statusNode, "Связь с сервисом потеряна, повторяем… " + error.message, "error");
+      pollPlan(slot, planId, update, statusNode, 2000);
+    }
+  }, delay);
 }
 
 async function followPlan(planId) {
@@ -550,20 +603,30 @@ function onPlan(plan) {
   }
   renderProgress(plan);
   if (active) {
-    state.pollTimer = setTimeout(async () => {
-      try {
-        const next = await api(`/v1/plans/${plan.plan_id}`);
-        if (state.plan && state.plan.plan_id === plan.plan_id) onPlan(next);
-      } catch (error) {
-        setStatus($("#plan-status"), "Связь с сервисом потеряна, повторяем… " + error.message, "error");
-        state.pollTimer = setTimeout(() => followPlan(plan.plan_id).catch(() => {}), 2000);
-      }
-    }, 400);
+    pollPlan("region", plan.plan_id, (next) => { if (state.plan && state.plan.plan_id === plan.plan_id) onPlan(next); },
+             $("#plan-status"));
   } else {
     refreshPlans();
     if (plan.status === "done") loadResults(plan);
     if (plan.status === "failed" && plan.error) renderPlanProblems(plan.error);
   }
+}
+
+/** Elapsed time, objective, bound and gap of a job: its summary's once done, its progress while it runs. */
+function progressFigures(plan, limit) {
+  const p = plan.progress || {};
+  const summary = plan.summary || {};
+  const objective = summary.objective != null ? summary.objective : p.objective;
+  const bound = summary.bound != null ? summary.bound : p.bound;
+  const gap = summary.gap != null ? summary.gap : p.gap;
+  const elapsed = plan.status === "done" && summary.solve_seconds != null ? summary.solve_seconds : p.elapsed;
+  return [
+    figure("прошло", fmt.sec(elapsed), `из ${fmt.sec(limit)}`, { dataset: { key: "elapsed" } }),
+    figure("целевая функция", fmt.num(objective, 3), "лучший план", { dataset: { key: "objective" } }),
+    figure("верхняя граница", fmt.num(bound, 3), "лучше не бывает", { dataset: { key: "bound" } }),
+    figure("разрыв", fmt.pct(gap), "до доказанного оптимума",
+           { class: "figure" + (gap != null && gap < 1e-4 ? " good" : ""), dataset: { key: "gap" } }),
+  ];
 }
 
 function renderProgress(plan) {
@@ -577,16 +640,7 @@ function renderProgress(plan) {
   setStatus(statusNode, text, kind);
   statusNode.dataset.status = plan.status;
   const summary = plan.summary || {};
-  const objective = summary.objective != null ? summary.objective : p.objective;
-  const bound = summary.bound != null ? summary.bound : p.bound;
-  const gap = summary.gap != null ? summary.gap : p.gap;
-  const elapsed = plan.status === "done" && summary.solve_seconds != null ? summary.solve_seconds : p.elapsed;
-  const box = clear($("#progress-figures"));
-  box.append(
-    figure("прошло", fmt.sec(elapsed), `из ${fmt.sec(limit)}`),
-    figure("целевая функция", fmt.num(objective, 3), "лучший план"),
-    figure("верхняя граница", fmt.num(bound, 3), "лучше не бывает"),
-    figure("разрыв", fmt.pct(gap), "до доказанного оптимума", { class: "figure" + (gap != null && gap < 1e-4 ? " good" : "") }),
+  clear($("#progress-figures")).append(...progressFigures(plan, limit),
     figure("этап", plan.status === "queued" ? "ожидание" : plan.status === "running" ? (phaseName(p.phase) || "подготовка") : STATUS[plan.status],
            plan.status === "queued" ? "ждёт свободного решателя" : plan.attempt > 1 ? `запуск № ${plan.attempt}` : "решатель", { class: "figure phase" }));
   const share = plan.status === "done" ? 1 : Math.min(1, (p.elapsed || 0) / limit);
@@ -1295,14 +1349,227 @@ function renderRoute(route, teacher) {
 }
 
 // ------------------------------------------------------------------------------------------------
+// 4. Nation: regions tied by federal seats and money (docs/nation.md)
+// ------------------------------------------------------------------------------------------------
+const NATION_TIME_LIMIT = { key: "time_limit_s", label: "Время расчёта страны, секунд", def: 120, min: 1, step: "any" };
+const PRICING_STATUS = { OPTIMAL: "доказано (OPTIMAL)", FEASIBLE: "без доказательства (FEASIBLE)" };
+const NATION_FILES = [["plan.xlsx", "plan.xlsx"], ["assignments.csv", "назначения"], ["routes.csv", "маршруты"],
+                      ["clusters.csv", "профили"], ["summary.json", "сводка"]];
+
+async function uploadNation(event) {
+  event.preventDefault();
+  await uploadFile({ input: $("#nation-file"), button: $("#nation-upload-button"), status: $("#nation-upload-status"),
+                     url: "/v1/nations", problems: NATION_PROBLEMS, what: "Набор страны", onAccepted: async (nation) => {
+                       await refreshNationList(nation.nation_id);
+                       await openNation(nation);
+                     } });
+}
+
+async function refreshNationList(selected) {
+  const select = $("#nation-select");
+  let nations = [];
+  try { nations = await api("/v1/nations?limit=100"); } catch (error) { return; }
+  clear(select);
+  select.append(h("option", { value: "", text: nations.length ? "— выберите страну —" : "— страны не загружены —" }));
+  for (const n of nations) {
+    select.append(h("option", { value: n.nation_id,
+      text: `${n.name} · регионов ${fmt.int(n.regions)} · ${fmt.int(n.teachers)} пед. · ${fmt.datetime(n.created_at)}` }));
+  }
+  if (selected) select.value = selected;
+  $("#nation-select-hint").textContent = nations.length ? `Загружено стран: ${fmt.int(nations.length)}.` : "";
+}
+
+function regionName(regionId) {
+  const region = state.nation && state.nation.region_list.find((r) => r.region_id === regionId);
+  return region ? region.name : "";
+}
+
+async function openNation(nation) {
+  stopPolling("nation");
+  state.nation = nation;
+  state.nationPlan = null;
+  $("#nation-info").hidden = false;
+  $("#nation-name").textContent = nation.name;
+  $("#nation-meta").textContent = `файл ${nation.filename} · загружен ${fmt.datetime(nation.created_at)} · планов: ${fmt.int(nation.plans)}`;
+  clear($("#nation-figures")).append(
+    figure("регионов", fmt.int(nation.regions), null, { dataset: { key: "regions" } }),
+    figure("педагогов", fmt.int(nation.teachers), null, { dataset: { key: "teachers" } }),
+    figure("школ", fmt.int(nation.schools), null, { dataset: { key: "schools" } }),
+    figure("федеральных программ", fmt.int(nation.federal_programs), `сессий: ${fmt.int(nation.federal_sessions)}`,
+           { dataset: { key: "federal_programs" } }),
+    figure("федеральных мест", fmt.int(nation.federal_seats), "на всех сессиях", { dataset: { key: "federal_seats" } }),
+    figure("федеральный бюджет", fmt.rub(nation.federal_budget_rub), null, { dataset: { key: "federal_budget_rub" } }));
+  if (!$("#nation-time_limit_s").value) $("#nation-time_limit_s").value = paramText(NATION_TIME_LIMIT.def);
+  $("#nation-progress").hidden = true;
+  $("#nation-results").hidden = true;
+  renderPlanProblems(null, $("#nation-plan-problems"));
+  delete document.body.dataset.nationResults;
+  setHash();
+  if (nation.plans > 0) {  // the newest plan of this nation, as the region's section opens its own
+    try {
+      const plans = (await api("/v1/plans?limit=100")).filter((plan) => plan.nation_id === nation.nation_id);
+      if (plans.length) await followNationPlan(plans[0].plan_id);
+    } catch (error) { /* no plan shown */ }
+  }
+}
+
+async function startNationPlan(event) {
+  event.preventDefault();
+  if (!state.nation) return;
+  const problems = [];
+  const limit = readNumber(NATION_TIME_LIMIT, $("#nation-time_limit_s"), problems);
+  const box = $("#nation-plan-problems");
+  if (problems.length) { renderPlanProblems({ detail: "Ошибки в параметрах плана", problems }, box); return; }
+  renderPlanProblems(null, box);
+  $("#nation-start-button").disabled = true;
+  try {
+    const created = await api(`/v1/nations/${state.nation.nation_id}/plans`, {
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ params: { time_limit_s: limit } }) });
+    await followNationPlan(created.plan_id);
+  } catch (error) {
+    renderPlanProblems(error.body && error.body.problems ? error.body : { detail: error.message, problems: [] }, box);
+    $("#nation-start-button").disabled = false;
+  }
+}
+
+async function cancelNationPlan() {
+  if (!state.nationPlan) return;
+  $("#nation-cancel-button").disabled = true;
+  try {
+    const plan = await cancelJob(state.nationPlan.plan_id);
+    stopPolling("nation");
+    onNationPlan(plan);
+  } catch (error) {
+    setStatus($("#nation-plan-status"), "Не удалось отменить: " + error.message, "error");
+  }
+}
+
+async function followNationPlan(planId) {
+  stopPolling("nation");
+  $("#nation-results").hidden = true;
+  delete document.body.dataset.nationResults;
+  onNationPlan(await api(`/v1/plans/${planId}`));
+}
+
+function onNationPlan(plan) {
+  state.nationPlan = plan;
+  setHash();
+  const active = plan.status === "queued" || plan.status === "running";
+  $("#nation-progress").hidden = false;
+  $("#nation-start-button").disabled = active;
+  $("#nation-cancel-button").disabled = !active;
+  renderNationProgress(plan);
+  if (active) {
+    pollPlan("nation", plan.plan_id, (next) => {
+      if (state.nationPlan && state.nationPlan.plan_id === plan.plan_id) onNationPlan(next);
+    }, $("#nation-plan-status"));
+  } else if (plan.status === "done") {
+    loadNationResults(plan);
+  } else if (plan.status === "failed" && plan.error) {
+    renderPlanProblems(plan.error, $("#nation-plan-problems"));
+  }
+}
+
+function renderNationProgress(plan) {
+  const p = plan.progress || {};
+  const summary = plan.summary || {};
+  const limit = (plan.params && plan.params.time_limit_s) || NATION_TIME_LIMIT.def;
+  const node = $("#nation-plan-status");
+  const kind = plan.status === "done" ? "ok" : plan.status === "failed" ? "error" : plan.status === "cancelled" ? "" : "busy";
+  let text = `План страны: ${STATUS[plan.status] || plan.status}`;
+  if (plan.status === "done" && summary.status) text += ` · ${SOLVE_STATUS[summary.status] || summary.status}`;
+  if (plan.status === "cancelled") text += " · лучший найденный план не сохранён";
+  setStatus(node, text, kind);
+  node.dataset.status = plan.status;
+  const rounds = Array.isArray(summary.rounds) ? summary.rounds.length : p.round;
+  clear($("#nation-progress-figures")).append(...progressFigures(plan, limit),
+    figure("раундов", fmt.int(rounds), plan.status === "queued" ? "ждёт свободного решателя" : "федеральных цен и распределения",
+           { dataset: { key: "round", value: rounds ?? "" } }));
+  const share = plan.status === "done" ? 1 : Math.min(1, (p.elapsed || 0) / limit);
+  $("#nation-timebar-fill").style.width = (share * 100).toFixed(1) + "%";
+  // each region of the nation, in regions.csv's order: how often it was priced, and its last pricing
+  const priced = Object.fromEntries((p.regions || []).map((r) => [r.region_id, r]));
+  const tbody = clear($("#nation-progress-table tbody"));
+  for (const region of (state.nation && state.nation.region_list) || []) {
+    const r = priced[region.region_id] || {};
+    tbody.append(h("tr", { dataset: { region: region.region_id, rounds: r.rounds ?? "", status: r.status || "" } },
+      h("th", { scope: "row" }, h("code", { text: region.region_id }), " ", region.name),
+      h("td", { class: "num", text: fmt.int(region.teachers) }),
+      h("td", { class: "num", text: fmt.int(r.rounds || 0) }),
+      h("td", { text: r.status ? PRICING_STATUS[r.status] || r.status : "ещё не оценён" })));
+  }
+}
+
+async function loadNationResults(plan) {
+  const summary = plan.summary;
+  if (!summary) return;
+  const federal = summary.federal || {};
+  const sessions = federal.sessions || [];
+  const budget = federal.budget || {};
+  const seats = sessions.reduce((a, x) => a + x.seats, 0), used = sessions.reduce((a, x) => a + x.used, 0);
+  clear($("#nation-headline")).append(
+    figure("целевая функция", fmt.num(summary.objective, 3), `граница ${fmt.num(summary.bound, 3)}`,
+           { dataset: { key: "objective", value: summary.objective } }),
+    figure("доказанная граница", fmt.num(summary.bound, 3), "лучше не бывает", { dataset: { key: "bound", value: summary.bound } }),
+    figure("разрыв до оптимума", fmt.pct(summary.gap), SOLVE_STATUS[summary.status] || summary.status,
+           { class: "figure" + (summary.status === "OPTIMAL" ? " good" : ""), dataset: { key: "gap", value: summary.gap } }),
+    figure("закрыто потребности", fmt.share(summary.need_covered, summary.need_total),
+           `${fmt.num(summary.need_covered, 2)} из ${fmt.num(summary.need_total, 2)}`, { dataset: { key: "need_covered" } }),
+    figure("педагогов с маршрутом", fmt.int(summary.teachers_reached), `из ${fmt.int(summary.teachers)}`,
+           { dataset: { key: "teachers_reached", value: summary.teachers_reached } }),
+    figure("федеральных мест занято", `${fmt.int(used)} из ${fmt.int(seats)}`, `сессий: ${fmt.int(sessions.length)}`,
+           { dataset: { key: "federal_seats", used, seats } }),
+    figure("федеральный бюджет", fmt.rub(budget.used_rub), `израсходовано из ${fmt.rub(budget.amount_rub)}`,
+           { dataset: { key: "federal_budget", used: budget.used_rub, amount: budget.amount_rub } }));
+  const base = `/v1/plans/${plan.plan_id}`;
+  clear($("#nation-downloads")).append(
+    fileLink(`${base}/nation.zip`, `nation-plan-${plan.plan_id}.zip`, "Весь план страны (nation.zip)",
+             { class: "button", dataset: { file: "nation.zip" } }),
+    fileLink(`${base}/summary`, `nation-summary-${plan.plan_id}.json`, "Сводка страны (summary.json)",
+             { class: "button", dataset: { file: "summary.json" } }));
+  const quotas = Object.fromEntries((federal.quotas || []).map((q) => [q.region_id, q]));
+  const tbody = clear($("#nation-regions-table tbody"));
+  for (const r of summary.regions || []) {
+    const quota = quotas[r.region_id];
+    const id = encodeURIComponent(r.region_id);
+    const files = NATION_FILES.map(([name, label], i) => [i ? " · " : null,
+      fileLink(`${base}/regions/${id}/files/${name}`, `${r.region_id}-${name}`, label,
+               { dataset: { file: name }, title: `${r.region_id}: ${name}` })]);
+    tbody.append(h("tr", { dataset: { region: r.region_id } },
+      h("th", { scope: "row" }, h("code", { text: r.region_id }), " ", regionName(r.region_id)),
+      h("td", { class: "num", text: fmt.num(r.objective, 3) }),
+      h("td", { class: "num", text: fmt.num(r.need_total, 2) }),
+      h("td", { class: "num", text: fmt.num(r.need_covered, 2) }),
+      h("td", { class: "num", text: fmt.share(r.need_covered, r.need_total) }),
+      h("td", { class: "num", text: fmt.int(r.teachers_reached) }),
+      h("td", { class: "num", text: quota ? `${fmt.rub(quota.used_rub)} из ${fmt.rub(quota.amount_rub)}` : "—" }),
+      h("td", { class: "files" }, files)));
+  }
+  const sessionRows = clear($("#nation-sessions-table tbody"));
+  for (const x of sessions) {
+    sessionRows.append(h("tr", { dataset: { session: x.session_id } }, h("td", {}, h("code", { text: x.session_id })),
+      h("td", { class: "num", text: fmt.int(x.seats) }), h("td", { class: "num", text: fmt.int(x.used) })));
+  }
+  $("#nation-results").hidden = false;
+  document.body.dataset.nationResults = plan.plan_id;
+}
+
+// ------------------------------------------------------------------------------------------------
 // start
 // ------------------------------------------------------------------------------------------------
 async function init() {
   FONT = getComputedStyle(document.body).fontFamily || FONT;
   buildParams();
   $("#upload-form").addEventListener("submit", uploadBundle);
-  $("#problems-filter").addEventListener("change", (e) => renderProblems(e.target.value));
-  $("#problems-csv").addEventListener("click", problemsCsv);
+  REGION_PROBLEMS.bind();
+  NATION_PROBLEMS.bind();
+  $("#nation-upload-form").addEventListener("submit", uploadNation);
+  $("#nation-plan-form").addEventListener("submit", startNationPlan);
+  $("#nation-cancel-button").addEventListener("click", cancelNationPlan);
+  $("#nation-select").addEventListener("change", async (e) => {
+    if (!e.target.value) return;
+    try { await openNation(await api(`/v1/nations/${e.target.value}`)); } catch (error) { showBanner("Страна не открыта: " + error.message); }
+  });
   $("#plan-form").addEventListener("submit", startPlan);
   $("#cancel-button").addEventListener("click", cancelPlan);
   $("#defaults-button").addEventListener("click", resetParams);
@@ -1315,6 +1582,7 @@ async function init() {
     $("#apikey-box").open = false;
     showBanner("");
     await refreshRegionList(state.region && state.region.region_id);
+    await refreshNationList(state.nation && state.nation.nation_id);
   });
   $("#template-link").addEventListener("click", (event) => {
     if (apiKey()) { event.preventDefault(); downloadWithKey("/v1/template.xlsx", "marshrut-template.xlsx"); }
@@ -1332,6 +1600,13 @@ async function init() {
     try {
       await followPlan(wanted.plan);
       if (state.plan && state.plan.params) fillParams(state.plan.params);
+    } catch (error) { /* gone */ }
+  }
+  await refreshNationList(wanted.nation);
+  if (wanted.nation) {
+    try {
+      await openNation(await api(`/v1/nations/${wanted.nation}`));
+      if (wanted["nation-plan"]) await followNationPlan(wanted["nation-plan"]);
     } catch (error) { /* gone */ }
   }
   document.body.dataset.ready = "1";
