@@ -592,3 +592,39 @@ def test_a_broken_nation_shows_its_problems_by_region_file_row_and_column(page, 
     with server.client() as http:
         assert http.get("/v1/nations").json() == before
     print("\nscreenshot:", path)
+
+
+def test_a_nations_plan_is_followed_region_by_region_and_cancelled(page, server, artifacts, tmp_path) -> None:
+    """The `russia` preset at 0.2% (85 regions, about 2,100 teachers): long enough to be seen running."""
+    from marshrut.datasets.nation import generate_nation
+
+    folder = generate_nation(tmp_path / "russia", scale=0.002, seed=1)
+    upload_nation(page, "russia.zip", zip_tree(folder))
+    page.wait_for_selector("#nation-info:not([hidden])")
+    assert norm(page.text_content("#nation-figures [data-key='regions'] .value")) == "85"
+    page.fill("#nation-time_limit_s", "300")
+    page.click("#nation-start-button")
+    page.wait_for_selector("#nation-plan-status[data-status='running']")
+    assert page.get_attribute("#nation-plan-status", "aria-live") == "polite"
+    assert page.locator("#nation-progress-table tbody tr").count() == 85
+    # regions are priced one after another: their rows fill in while the plan runs
+    page.wait_for_function("document.querySelectorAll(\"#nation-progress-table tr[data-status='OPTIMAL'], "
+                           "#nation-progress-table tr[data-status='FEASIBLE']\").length >= 3", timeout=TIMEOUT_MS)
+    assert page.is_enabled("#nation-cancel-button") and page.is_disabled("#nation-start-button")
+    plan_id = hash_ids(page)["nation-plan"]
+    shown = {row.get_attribute("data-region"): int(row.get_attribute("data-rounds") or 0)
+             for row in page.locator("#nation-progress-table tbody tr").all()}
+    with server.client() as http:  # read after the page: a region's rounds only grow
+        running = http.get(f"/v1/plans/{plan_id}").json()
+    assert running["status"] == "running"
+    rounds = {r["region_id"]: r["rounds"] for r in running["progress"]["regions"]}
+    assert set(shown) == set(rounds) and sum(1 for n in shown.values() if n >= 1) >= 3
+    assert all(rounds[region] >= n for region, n in shown.items())
+    path = shot(page, artifacts, "8-nation-progress", "#nation-progress")
+    page.click("#nation-cancel-button")
+    page.wait_for_selector("#nation-plan-status[data-status='cancelled']")
+    with server.client() as http:
+        assert http.get(f"/v1/plans/{plan_id}").json()["status"] == "cancelled"
+    assert page.is_enabled("#nation-start-button") and page.is_disabled("#nation-cancel-button")
+    assert page.locator("#nation-results").is_hidden()
+    print("\nscreenshot:", path)

@@ -1481,10 +1481,13 @@ function renderNationProgress(plan) {
   if (plan.status === "cancelled") text += " · лучший найденный план не сохранён";
   setStatus(node, text, kind);
   node.dataset.status = plan.status;
+  // the API counts the rounds done; while one runs, the page names the one under way
   const rounds = Array.isArray(summary.rounds) ? summary.rounds.length : p.round;
   clear($("#nation-progress-figures")).append(...progressFigures(plan, limit),
-    figure("раундов", fmt.int(rounds), plan.status === "queued" ? "ждёт свободного решателя" : "федеральных цен и распределения",
-           { dataset: { key: "round", value: rounds ?? "" } }));
+    plan.status === "running"
+      ? figure("раунд", fmt.int((p.round || 0) + 1), "федеральных цен: идёт", { dataset: { key: "round", value: p.round ?? "" } })
+      : figure("раундов", fmt.int(rounds), plan.status === "queued" ? "ждёт свободного решателя" : "цен и распределения мест",
+               { dataset: { key: "round", value: rounds ?? "" } }));
   const share = plan.status === "done" ? 1 : Math.min(1, (p.elapsed || 0) / limit);
   $("#nation-timebar-fill").style.width = (share * 100).toFixed(1) + "%";
   // each region of the nation, in regions.csv's order: how often it was priced, and its last pricing
