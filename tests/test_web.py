@@ -546,6 +546,13 @@ def test_nation_upload_plan_summary_and_files(page, server, artifacts, nation_di
     page.reload()
     page.wait_for_selector(f"body[data-nation-results='{plan_id}']")
     assert page.locator("#nation-regions-table tbody tr").count() == len(summary["regions"])
+    # a page opened afresh: the nation picked from the list shows its newest plan
+    page.goto(server.url + "/")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.locator("#nation-info").is_hidden()
+    page.select_option("#nation-select", nation_id)
+    page.wait_for_selector(f"body[data-nation-results='{plan_id}']")
+    assert norm(page.text_content("#nation-headline [data-key='gap'] .value")) == ru_pct(summary["gap"])
     http.close()
     print("\nscreenshot:", path)
 

@@ -239,7 +239,21 @@ class ProblemsList {
     this.problems = [];
   }
   part(suffix) { return $(`#${this.prefix}${suffix}`); }
-  bind() {
+  /** Builds the list's parts inside its empty `#<prefix>` box. */
+  build(title, scrollLabel) {
+    const id = (suffix) => this.prefix + suffix;
+    const columns = ["№", this.regions ? "Регион" : null, "Файл", "Строка", "Столбец", "Значение", "Что не так"];
+    clear(this.part("")).append(
+      h("h3", { id: id("-title"), text: title }),
+      h("p", { id: id("-summary") }),
+      h("div", { class: "buttons" },
+        h("label", { for: id("-filter"), text: "Файл:" }),
+        h("select", { id: id("-filter") }, h("option", { value: "", text: "все файлы" })),
+        h("button", { type: "button", id: id("-csv"), text: "Скачать список ошибок (CSV)" })),
+      h("div", { class: "table-scroll", tabindex: "0", "aria-label": scrollLabel },
+        h("table", { id: id("-table") },
+          h("thead", {}, h("tr", {}, columns.filter(Boolean).map((c) => h("th", { scope: "col", text: c })))),
+          h("tbody"))));
     this.part("-filter").addEventListener("change", (e) => this.render(e.target.value));
     this.part("-csv").addEventListener("click", () => this.csv());
   }
@@ -299,17 +313,22 @@ function download(blob, name) {
   setTimeout(() => URL.revokeObjectURL(url), 10000);
 }
 
-async function refreshRegionList(selected) {
-  const select = $("#region-select");
-  let regions = [];
-  try { regions = await api("/v1/regions?limit=100"); } catch (error) { return; }
+/** A «pick one uploaded before» list (`#<prefix>-select` and its `-hint`): the tenant's, newest first. */
+async function fillPicker(prefix, url, { id, label, choose, none, loaded }, selected) {
+  const select = $(`#${prefix}-select`);
+  let items = [];
+  try { items = await api(url); } catch (error) { return; }
   clear(select);
-  select.append(h("option", { value: "", text: regions.length ? "— выберите регион —" : "— регионы не загружены —" }));
-  for (const r of regions) {
-    select.append(h("option", { value: r.region_id, text: `${r.name} · ${fmt.int(r.teachers)} пед. · ${fmt.datetime(r.created_at)}` }));
-  }
+  select.append(h("option", { value: "", text: items.length ? choose : none }));
+  for (const item of items) select.append(h("option", { value: item[id], text: label(item) }));
   if (selected) select.value = selected;
-  $("#region-select-hint").textContent = regions.length ? `Загружено регионов: ${fmt.int(regions.length)}.` : "";
+  $(`#${prefix}-select-hint`).textContent = items.length ? `${loaded}: ${fmt.int(items.length)}.` : "";
+}
+
+async function refreshRegionList(selected) {
+  await fillPicker("region", "/v1/regions?limit=100", {
+    id: "region_id", choose: "— выберите регион —", none: "— регионы не загружены —", loaded: "Загружено регионов",
+    label: (r) => `${r.name} · ${fmt.int(r.teachers)} пед. · ${fmt.datetime(r.created_at)}` }, selected);
 }
 
 async function openRegion(region) {
@@ -1366,17 +1385,9 @@ async function uploadNation(event) {
 }
 
 async function refreshNationList(selected) {
-  const select = $("#nation-select");
-  let nations = [];
-  try { nations = await api("/v1/nations?limit=100"); } catch (error) { return; }
-  clear(select);
-  select.append(h("option", { value: "", text: nations.length ? "— выберите страну —" : "— страны не загружены —" }));
-  for (const n of nations) {
-    select.append(h("option", { value: n.nation_id,
-      text: `${n.name} · регионов ${fmt.int(n.regions)} · ${fmt.int(n.teachers)} пед. · ${fmt.datetime(n.created_at)}` }));
-  }
-  if (selected) select.value = selected;
-  $("#nation-select-hint").textContent = nations.length ? `Загружено стран: ${fmt.int(nations.length)}.` : "";
+  await fillPicker("nation", "/v1/nations?limit=100", {
+    id: "nation_id", choose: "— выберите страну —", none: "— страны не загружены —", loaded: "Загружено стран",
+    label: (n) => `${n.name} · регионов ${fmt.int(n.regions)} · ${fmt.int(n.teachers)} пед. · ${fmt.datetime(n.created_at)}` }, selected);
 }
 
 function regionName(regionId) {
@@ -1564,8 +1575,8 @@ async function init() {
   FONT = getComputedStyle(document.body).fontFamily || FONT;
   buildParams();
   $("#upload-form").addEventListener("submit", uploadBundle);
-  REGION_PROBLEMS.bind();
-  NATION_PROBLEMS.bind();
+  REGION_PROBLEMS.build("Ошибки в наборе данных", "Список ошибок, прокручивается");
+  NATION_PROBLEMS.build("Ошибки в наборе данных страны", "Список ошибок страны, прокручивается");
   $("#nation-upload-form").addEventListener("submit", uploadNation);
   $("#nation-plan-form").addEventListener("submit", startNationPlan);
   $("#nation-cancel-button").addEventListener("click", cancelNationPlan);
