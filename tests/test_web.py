@@ -593,9 +593,9 @@ def test_a_broken_nation_shows_its_problems_by_region_file_row_and_column(page, 
     assert page.locator("#nation-info").is_hidden()
     # the region section's own list is untouched
     assert page.locator("#problems").is_hidden()
+    path = shot(page, artifacts, "7-nation-problems", "#nation")
     page.select_option("#nation-problems-filter", "R02/teachers.csv")
     assert rows.count() == sum(1 for p in problems if p["file"] == "R02/teachers.csv") >= 1
-    path = shot(page, artifacts, "7-nation-problems", "#nation")
     with server.client() as http:
         assert http.get("/v1/nations").json() == before
     print("\nscreenshot:", path)
