@@ -477,7 +477,7 @@ def test_nation_upload_plan_summary_and_files(page, server, artifacts, nation_di
     assert "Время расчёта страны" in norm(page.text_content("#nation-plan-problems"))
     assert not [p for p in http.get("/v1/plans").json() if p["nation_id"] == nation_id]
 
-    page.fill("#nation-time_limit_s", "8")
+    page.fill("#nation-time_limit_s", "12")
     page.click("#nation-start-button")
     page.wait_for_selector("#nation-plan-status[data-status]")
     assert page.locator("#nation-plan-problems").is_hidden()
@@ -488,7 +488,7 @@ def test_nation_upload_plan_summary_and_files(page, server, artifacts, nation_di
     page.wait_for_selector("body[data-nation-results]")
     plan_id = hash_ids(page)["nation-plan"]
     plan = http.get(f"/v1/plans/{plan_id}").json()
-    assert plan["kind"] == "nation" and plan["nation_id"] == nation_id and plan["params"]["time_limit_s"] == 8
+    assert plan["kind"] == "nation" and plan["nation_id"] == nation_id and plan["params"]["time_limit_s"] == 12
     summary = http.get(f"/v1/plans/{plan_id}/summary").json()
     assert norm(page.text_content("#nation-plan-status")).startswith("План страны: готов")
     for region in plan["progress"]["regions"]:  # the API's per-region pricing, as the table shows it
