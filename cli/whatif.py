@@ -236,7 +236,7 @@ def sweep(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for sweep-*.csv and sweep-*.png")] = Path("sweep"),
     params: Annotated[Optional[Path], typer.Option("--params", help="JSON file of plan parameters")] = None,
     time_limit: Annotated[Optional[float], typer.Option(
-        "--time-limit", help="Time limit of one plan, seconds: the sweep takes at most 2.4 times it")] = None,
+        "--time-limit", help="Time limit of one plan, seconds: the sweep takes at most 2.3 times it")] = None,
     workers: Annotated[int, typer.Option("--workers", help="Solver threads", min=1, max=64)] = 2,
 ) -> None:
     """What-if: need covered as budgets, vouchers or seats scale; table and PNG with the marginal value."""

@@ -314,7 +314,7 @@ def read_replan(plan_id: str, session: SessionDep) -> ReplanOut:
 def sweep(plan_id: str, body: SweepRequest, request: Request, response: Response, session: SessionDep,
           settings: SettingsDep, access: PlannerAccess) -> JobCreated:
     """Solves of the plan's region with its parameters in order of the factor, each from its
-    neighbour's plan and prices, within 2.4 times the time limit in all, as one job in the queue
+    neighbour's plan and prices, within 2.3 times the time limit in all, as one job in the queue
     (progress `sweep i/n`, cancel, survives a restart). Follow `GET /v1/plans/{plan_id}` of the job,
     then `GET /v1/plans/{plan_id}/sweep` (`?format=csv | png`). The curve never goes down; the
     marginal value is the slope of need covered per rouble (per million in `..._per_million_rub`)
