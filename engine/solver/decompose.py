@@ -70,9 +70,6 @@ SAMPLE_GAP = 0.005
 # ... or until neither its master nor its bound has moved by SAMPLE_STALL (relative) in SAMPLE_STALL_ROUNDS
 # rounds: the rest of its gap is its cut searches' slack, which more rounds at the same prices do not
 # close (measured on altai-krai: 8 rounds, 6 s, at master 1,141.5 and bound 1,147.5 before its time ran out).
-# After a sample's prices the first pricing's first pass stops this share of the decomposition's time before
-# its end, so that the master can still be solved once (Decomposition.run).
-FINAL_MASTER_SHARE = 0.1
 SAMPLE_STALL = 1e-4
 SAMPLE_STALL_ROUNDS = 3
 
@@ -353,20 +350,17 @@ class Decomposition:
         return value, Duals(capacity.copy(), municipal, region)
 
     def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE,
-              deadline: float | None = None, first_pass_deadline: float | None = None):
+              deadline: float | None = None):
         """L at these prices (a proof) and each teacher's best route; keeps the best bound found. Past the
-        deadline, teachers not yet searched count with the search's root bound (RoutePricer).
-        `first_pass_deadline` (before `deadline`) ends the first pass earlier; a first pass cut by it is not
-        deepened."""
+        deadline, teachers not yet searched count with the search's root bound (RoutePricer)."""
         prices = self._option_prices(duals)
         # Deepening: everyone to SHALLOW_NODE_LIMIT nodes, then those left open to `node_limit`, in at most
         # half the time left (the rounds after it need the rest); the two passes' bounds are both proofs,
         # and the lower one counts.
         shallow = min(node_limit, SHALLOW_NODE_LIMIT)
-        first_pass_deadline = deadline if first_pass_deadline is None else first_pass_deadline
-        z, exact, routes = self.pricer(prices, shallow, tolerance, deadline=first_pass_deadline)
+        z, exact, routes = self.pricer(prices, shallow, tolerance, deadline=deadline)
         now = time.perf_counter()
-        if node_limit > shallow and not exact.all() and (deadline is None or now < first_pass_deadline):
+        if node_limit > shallow and not exact.all() and (deadline is None or now < deadline):
             again = ~exact
             z_deep, exact_deep, routes_deep = self.pricer(prices, node_limit, tolerance, active=again,
                                                           deadline=None if deadline is None else (now + deadline) / 2)
@@ -418,12 +412,7 @@ class Decomposition:
         if first is None:
             first, nodes = Duals.of_plan(self.inst, start, self.pricer.options, self.scale), FIRST_NODE_LIMIT
         pricing_started = time.perf_counter()
-        # After a sample's prices, the first pricing's first pass leaves FINAL_MASTER_SHARE of the time for the
-        # master solved after it (below, when no round fits): in the biggest regions (80,000 teachers) that
-        # pass alone would run to the deadline. Where it ends earlier, nothing changes.
-        _, routes, _ = self.price(first, node_limit=nodes, deadline=deadline,
-                                  first_pass_deadline=deadline - FINAL_MASTER_SHARE * time_limit
-                                  if settled_prices and self.sample is None else None)
+        _, routes, _ = self.price(first, node_limit=nodes, deadline=deadline)
         self.add(routes)
         if settled_prices:  # a plan can be priced at those prices even if no round follows (priced_plan)
             self.last_duals = first
