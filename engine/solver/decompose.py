@@ -349,6 +349,10 @@ class Decomposition:
             self._drop(np.isin(np.arange(len(x)), worst))
         return value, Duals(capacity.copy(), municipal, region)
 
+    def _solve_master(self, smooth: bool, time_limit: float) -> tuple[float, Duals]:
+        """The master of a round: by its smoothed dual from the best prices so far, or as the LP."""
+        return self.solve_master_smooth(self.best_duals) if smooth else self.solve_master(time_limit)
+
     def price(self, duals: Duals, node_limit: int = NODE_LIMIT, tolerance: float = TOLERANCE,
               deadline: float | None = None):
         """L at these prices (a proof) and each teacher's best route; keeps the best bound found. Past the
@@ -435,7 +439,7 @@ class Decomposition:
                 smooth = False
                 self._drop_unused()
             lp_started = time.perf_counter()
-            master, duals = self.solve_master_smooth(self.best_duals) if smooth else self.solve_master(left)
+            master, duals = self._solve_master(smooth, left)
             if not np.isfinite(master):
                 break
             self.last_duals = duals  # the prices at which self.x is the master's plan
@@ -491,8 +495,7 @@ class Decomposition:
             # over the routes known is still solved once: its solution is what the plan is rounded from.
             # Measured on krasnoyarsk-krai at 60 s: the plan priced at the sample's prices alone was
             # 8,341; one master over the same routes makes it about 9,370.
-            master, duals = self.solve_master_smooth(self.best_duals) if smooth \
-                else self.solve_master(deadline - time.perf_counter())
+            master, duals = self._solve_master(smooth, deadline - time.perf_counter())
             if np.isfinite(master):
                 self.last_duals = duals
                 self.final_master = master

@@ -11,7 +11,8 @@ import numpy as np
 from numba import njit
 
 from .instance import Instance
-from .routes import numba_cache_dir  # noqa: F401  (importing it sets numba's cache folder, before @njit below)
+# (importing routes also sets numba's cache folder, before @njit below)
+from .routes import compatible
 
 
 class Residuals:
@@ -80,7 +81,7 @@ def _fill_teachers(order, first, act, kind, group, dated, start, end, hours, vou
         for o in range(lo, hi):
             ok = not chosen[o] and capacity[act[o]] > 0 and counts[kind[o]] < limits[kind[o]]
             for i in range(n_taken if ok else 0):
-                if not _compatible(taken[i], act[o], group, dated, start, end):
+                if not compatible(taken[i], act[o], group, dated, start, end):
                     ok = False
                     break
             open_[o - lo] = ok
@@ -113,19 +114,9 @@ def _fill_teachers(order, first, act, kind, group, dated, start, end, hours, vou
             region[0] -= budget[best]
             open_[best - lo] = False
             for o in range(lo, hi):
-                if open_[o - lo] and (not _compatible(a, act[o], group, dated, start, end)
+                if open_[o - lo] and (not compatible(a, act[o], group, dated, start, end)
                                       or counts[kind[o]] >= limits[kind[o]] or capacity[act[o]] <= 0):
                     open_[o - lo] = False
-
-
-@njit(cache=True, nogil=True)
-def _compatible(taken, other, group, dated, start, end):
-    """Whether activity `other` can be taken beside `taken`: another program/site, no date overlap."""
-    if group[taken] >= 0 and group[other] == group[taken]:
-        return False
-    if dated[taken] and dated[other] and start[other] <= end[taken] and end[other] >= start[taken]:
-        return False
-    return True
 
 
 def warm_up() -> None:

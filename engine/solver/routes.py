@@ -218,13 +218,8 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
             and vch[depth] + voucher[a] <= voucher_cap[t]
         if feasible:
             # group, dated, start and end are per activity (not per option: a region's options are many)
-            x = act[a]
             for d in range(depth):
-                y = act[sel[d]]
-                if group[x] >= 0 and group[x] == group[y]:
-                    feasible = False
-                    break
-                if dated[x] and dated[y] and start[x] <= end[y] and start[y] <= end[x]:
+                if not compatible(act[sel[d]], act[a], group, dated, start, end):
                     feasible = False
                     break
         if not feasible:
@@ -256,6 +251,17 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
     if not exact:
         return min(root_bound, max(best + tolerance, open_bound)), False
     return best + tolerance, True
+
+
+@njit(cache=True, nogil=True)
+def compatible(taken, other, group, dated, start, end):
+    """Whether activity `other` can be taken beside activity `taken` (rules 2 and 6): another program/site,
+    no overlap of dated sessions. Used by the route search and by the greedy start."""
+    if group[taken] >= 0 and group[other] == group[taken]:
+        return False
+    if dated[taken] and dated[other] and start[other] <= end[taken] and end[other] >= start[taken]:
+        return False
+    return True
 
 
 @njit(cache=True, nogil=True)
