@@ -16,7 +16,8 @@ from oracle import exact_optimum, random_bundle
 
 from marshrut.engine.bundle import load_bundle
 from marshrut.engine.params import Params
-from marshrut.engine.solver.decompose import Decomposition, Round, _stalled
+from marshrut.engine.solver import decompose
+from marshrut.engine.solver.decompose import Decomposition, Duals, Round, _stalled
 from marshrut.engine.solver.instance import Instance
 from marshrut.engine.solver.routes import RoutePricer
 
@@ -111,9 +112,29 @@ def test_a_search_cut_anywhere_still_bounds_from_above(tmp_path, seed):
             assert (z_cut >= z - 1e-9).all(), (scale, node_limit)
             for t in range(len(inst.need)):
                 assert _route_value(inst, t, chosen, price) <= z[t] + 1e-9
+                # `found` is the value of the route marked, so z - found is what the search left unproved.
+                assert pricer.found[t] == pytest.approx(_route_value(inst, t, chosen, price), abs=1e-9)
         if negative == 0.0:
             root, _, _ = pricer(price, node_limit=0)
             assert (root <= inst.need.sum(axis=1) + 1e-9).all()
+
+
+def test_cut_searches_go_deeper_only_when_they_hold_back_enough_of_the_gap(tmp_path, monkeypatch):
+    """Decomposition.price searches the teachers its shallow pass left open again, deeper, when what they
+    left unproved is a large enough share of the gap between the bound and the best value known."""
+    folder = random_bundle(211, tmp_path / "b", teachers=12, mentors=10, sites=4, sessions_per_site=3,
+                           programs=12, sessions_per_program=3, competencies=4, diag_density=0.8, tight=0.2)
+    inst = Instance.build(load_bundle(folder), Params(max_internships=2, max_programs=3))
+    monkeypatch.setattr(decompose, "SHALLOW_NODE_LIMIT", 1)
+    far = Decomposition(inst)
+    far.reference = -1e9  # a plan worth nothing: the gap dwarfs any search's slack
+    bound_shallow, _, open_shallow = far.price(Duals.zero(inst), node_limit=10**7)
+    assert open_shallow > 0
+    near = Decomposition(inst)
+    near.reference = bound_shallow - 1e-6  # the bound met: what the searches left open is the whole gap
+    bound_deep, _, open_deep = near.price(Duals.zero(inst), node_limit=10**7)
+    assert open_deep == 0
+    assert bound_deep < bound_shallow - 1e-9
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -43,6 +43,11 @@ FIRST_NODE_LIMIT = 300  # in the first pricings, whose prices are rough
 # 30,000 nodes cost twice the CPU of 3,000 (measured 2026-11-28: 16.9 s against 8.1 s per pricing).
 SAMPLE_NODE_LIMIT = 3000
 SHALLOW_NODE_LIMIT = 3000  # a deeper search (Decomposition.price) first takes everyone this deep
+# ... and goes deeper only when what the shallow searches left unproved is at least this share of the gap
+# between the bound and the best plan or master value known: far from convergence the deep pass costs
+# more than a round and moves the bound less (krasnoyarsk-krai at 60 s, 2026-11-28: 17 s for 174
+# points of slack, with the bound 1,000 points above the master).
+DEEPEN_SHARE = 0.25
 TOLERANCE = 2e-4
 # Past this many master columns per teacher, unused ones furthest from entering are dropped (they come
 # back if pricing finds them again): keeps the LP small.
@@ -229,6 +234,7 @@ class Decomposition:
         self.teachers_with_pins = pins[self.members[pins]]
         self._lp: WarmMaster | None = None  # the master LP, built at its first solve
         self.final_master: float | None = None  # the master's value when solved after the last round only
+        self.reference = -np.inf  # the best plan's or master LP's value known: what the bound is closing on
 
     @property
     def n_columns(self) -> int:
@@ -364,7 +370,8 @@ class Decomposition:
         shallow = min(node_limit, SHALLOW_NODE_LIMIT)
         z, exact, routes = self.pricer(prices, shallow, tolerance, deadline=deadline)
         now = time.perf_counter()
-        if node_limit > shallow and not exact.all() and (deadline is None or now < deadline):
+        if node_limit > shallow and not exact.all() and (deadline is None or now < deadline) \
+                and self._worth_deepening(duals, z, exact):
             again = ~exact
             z_deep, exact_deep, routes_deep = self.pricer(prices, node_limit, tolerance, active=again,
                                                           deadline=None if deadline is None else (now + deadline) / 2)
@@ -378,6 +385,14 @@ class Decomposition:
         if bound < self.best_bound:
             self.best_bound, self.best_duals, self.best_routes = bound, duals, routes
         return bound, routes, int((~exact).sum())
+
+    def _worth_deepening(self, duals: Duals, z: np.ndarray, exact: np.ndarray) -> bool:
+        """Whether the searches cut short hold back enough of the bound to search them deeper (DEEPEN_SHARE)."""
+        if not np.isfinite(self.reference):
+            return True
+        bound = self.scale * duals.value_of_limits(self.inst) + float(z.sum())
+        unproved = float((z - self.pricer.found)[~exact].sum())
+        return unproved >= DEEPEN_SHARE * (bound - self.reference)
 
     def _option_prices(self, duals: Duals) -> np.ndarray:
         """The pricing's price of each option: its cost (less any bonus) and the seats and money it uses; a
@@ -403,6 +418,8 @@ class Decomposition:
         deadline = started + time_limit  # a pricing that reaches it stops (RoutePricer's deadline)
         start = start & self.members[self.inst.options.teacher]
         self.add(start)
+        incumbent = self.inst.solver_objective(start)
+        self.reference = max(self.reference, incumbent)
         n_members = int(self.members.sum())
         # In big regions the first prices are a sample's (_sampled_prices); else they are read off the
         # start plan (Duals.of_plan): a first bound that already prices its scarcity, and routes that avoid
@@ -424,7 +441,6 @@ class Decomposition:
         loop_started = time.perf_counter() - started  # (Round.seconds count from `started`)
         rounds: list[Round] = []
         smooth = n_members > EXACT_MASTER_TEACHERS
-        incumbent = self.inst.solver_objective(start)
         alpha = SAMPLED_SMOOTHING if settled_prices else SMOOTHING
         while len(rounds) < max_rounds:
             elapsed = time.perf_counter() - started
@@ -443,6 +459,9 @@ class Decomposition:
             if not np.isfinite(master):
                 break
             self.last_duals = duals  # the prices at which self.x is the master's plan
+            # (The smoothed master's value only estimates the LP's; if it is over, the searches go deeper
+            # than they need.)
+            self.reference = max(self.reference, master)
             pricing_started = time.perf_counter()
             # The first round searches less deep (but after a sample): its prices are still rough, and a
             # round cannot be cut.

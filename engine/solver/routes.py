@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit, parallel_chunksize, prange
 
 
 def numba_cache_dir() -> Path:
@@ -66,6 +66,7 @@ NODE_LIMIT = 200_000  # default per teacher and pricing; past it her open bound 
 LAGRANGIAN_STEPS = 30
 LAGRANGIAN_STEP_SIZE = 0.5
 DEADLINE_SLICES = 8  # a pricing with a deadline searches teachers in this many slices, checking the time
+PARALLEL_CHUNK = 16  # teachers a thread takes at a time
 
 _EPS = 1e-12
 
@@ -73,9 +74,9 @@ _EPS = 1e-12
 @njit(cache=True, nogil=True)
 def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher, price, weights, need,
                    max_hours, voucher_cap, limits, pinned, node_limit, tolerance, chosen):
-    """Returns (an upper bound on her best route's value, searched to the end?) for teacher t, and marks the
-    best route found in `chosen`; the bound exceeds the route found by at most `tolerance` when searched
-    to the end."""
+    """Returns (an upper bound on her best route's value, searched to the end?, the value of the best route
+    found) for teacher t, and marks that route in `chosen`; the bound exceeds the route found by at most
+    `tolerance` when searched to the end."""
     lo, hi = first[t], first[t + 1]
     n_comp = need.shape[1]
     comps = np.empty(n_comp, np.int64)
@@ -249,8 +250,8 @@ def _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher
     for d in range(best_depth):
         chosen[best_sel[d]] = True
     if not exact:
-        return min(root_bound, max(best + tolerance, open_bound)), False
-    return best + tolerance, True
+        return min(root_bound, max(best + tolerance, open_bound)), False, best
+    return best + tolerance, True, best
 
 
 @njit(cache=True, nogil=True)
@@ -431,16 +432,16 @@ def _lagrangian_extension(t, j, cnt, cov, hrs, vch, cand, alone, act, kind, pric
 
 @njit(cache=True, nogil=True, parallel=True)
 def _all_routes(first, act, kind, group, dated, start, end, hours, voucher, price, weights, need,
-                max_hours, voucher_cap, limits, pinned, node_limit, tolerance, active, value, exact, chosen):
-    for t in prange(first.shape[0] - 1):
-        if not active[t]:
-            value[t] = 0.0
-            exact[t] = True
-            continue
-        v, e = _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher, price, weights,
-                              need, max_hours, voucher_cap, limits, pinned, node_limit, tolerance[t], chosen)
+                max_hours, voucher_cap, limits, pinned, node_limit, tolerance, which, value, exact, found, chosen):
+    """Searches teachers `which` (indices), in parallel over that list: a range over all teachers skipping
+    the inactive ones would give a thread none of a slice's work when the slice lies in the other's half."""
+    for i in prange(which.shape[0]):
+        t = which[i]
+        v, e, f = _teacher_route(t, first, act, kind, group, dated, start, end, hours, voucher, price, weights,
+                                 need, max_hours, voucher_cap, limits, pinned, node_limit, tolerance[t], chosen)
         value[t] = v
         exact[t] = e
+        found[t] = f
 
 
 def warm_up() -> float:
@@ -457,7 +458,8 @@ def warm_up() -> float:
                     np.zeros(1, dtype=bool), one, one,
                     np.zeros(1), np.zeros(1), np.zeros(1), np.ones((1, 1)), np.ones((1, 1)), np.ones(1),
                     np.ones(1), np.ones(3, dtype=np.int64), np.zeros(1, dtype=bool), 10, np.zeros(1),
-                    np.ones(1, dtype=bool), np.zeros(1), np.zeros(1, dtype=bool), np.zeros(1, dtype=bool))
+                    np.zeros(1, dtype=np.int64), np.zeros(1), np.zeros(1, dtype=bool), np.zeros(1),
+                    np.zeros(1, dtype=bool))
     return time.perf_counter() - started
 
 
@@ -498,6 +500,16 @@ class RoutePricer:
         self._need_total = inst.need[mine].sum(axis=1)
         self._option_teacher = np.repeat(np.arange(len(mine), dtype=np.int32), np.diff(first))
         self._next_slice = 0  # where a pricing cut short by its deadline stopped
+        self.found = np.zeros(len(inst.need))  # see __call__
+
+    def _search(self, price: np.ndarray, node_limit: int, tolerance: float, mask: np.ndarray, value: np.ndarray,
+                exact: np.ndarray, found: np.ndarray, chosen: np.ndarray) -> None:
+        """The kernel over the teachers of `mask`, writing their entries of value, exact and found."""
+        # Small chunks handed out as threads free up: a few teachers' searches cost a thousand times
+        # the median one's, and equal shares fixed in advance leave a thread idle behind them.
+        with parallel_chunksize(PARALLEL_CHUNK):
+            _all_routes(*self._fixed, price, *self._per_teacher, node_limit, tolerance * self._need_total,
+                        np.flatnonzero(mask), value, exact, found, chosen)
 
     def gather(self, values: np.ndarray) -> np.ndarray:
         """Values over the region's options, in the pricer's order."""
@@ -515,9 +527,13 @@ class RoutePricer:
 
         With a `deadline` (time.perf_counter()), teachers are searched in slices, and those whose slice
         would start past it are not searched: their z is then the search's bound at its root (a proof still,
-        weaker; counted as not exact; no route), and the next call starts where this one stopped."""
+        weaker; counted as not exact; no route), and the next call starts where this one stopped.
+
+        Afterwards `found` holds, over the region's teachers, the value at these prices of the route each
+        was given (0 for those not searched): z - found is what her search left unproved."""
         n_teachers = len(self.teachers)
         value = np.zeros(n_teachers)
+        found = np.zeros(n_teachers)
         exact = np.zeros(n_teachers, dtype=bool)
         chosen = np.zeros(len(self._option_teacher), dtype=bool)
         wanted = np.ones(n_teachers, dtype=bool) if active is None else active[self.teachers]
@@ -535,27 +551,24 @@ class RoutePricer:
         for mask in slices:
             if deadline is not None and time.perf_counter() > deadline and searched.any():
                 break
-            part_value = np.zeros(n_teachers)
-            part_exact = np.zeros(n_teachers, dtype=bool)
-            _all_routes(*self._fixed, price, *self._per_teacher, node_limit, tolerance * self._need_total,
-                        mask, part_value, part_exact, chosen)
-            value[mask], exact[mask] = part_value[mask], part_exact[mask]
+            self._search(price, node_limit, tolerance, mask, value, exact, found, chosen)
             searched |= mask
         left = wanted & ~searched
         if left.any():
             # The search's root bound for those not searched (node limit 0: their options sorted and
             # bounded, no route explored); the routes it marks (their pins) are not reported.
-            root_value = np.zeros(n_teachers)
-            _all_routes(*self._fixed, price, *self._per_teacher, 0, tolerance * self._need_total, left,
-                        root_value, np.zeros(n_teachers, dtype=bool), np.zeros(len(chosen), dtype=bool))
-            value[left] = root_value[left]
+            self._search(price, 0, tolerance, left, value, np.zeros(n_teachers, dtype=bool), np.zeros(n_teachers),
+                         np.zeros(len(chosen), dtype=bool))
             exact[left] = False
             self._next_slice = int(order[np.flatnonzero(left[order])[0]])
         exact[~wanted] = True
         if self.options is None:
+            self.found = found
             return value, exact, chosen
         value_all, exact_all = np.zeros(len(self.inst.need)), np.ones(len(self.inst.need), dtype=bool)
         value_all[self.teachers], exact_all[self.teachers] = value, exact
+        self.found = np.zeros(len(self.inst.need))
+        self.found[self.teachers] = found
         chosen_all = np.zeros(self.inst.n_options, dtype=bool)
         chosen_all[self.options[chosen]] = True
         return value_all, exact_all, chosen_all
