@@ -469,7 +469,7 @@ class ParamsForm {
   parseRefs(field, problems) {
     const shape = (this.regional ? "регион; " : "") + "педагог; вид; ресурс";
     const width = this.regional ? 4 : 3;
-    let found = [];
+    const found = [];
     this.refsBox(field).value.split(/\r?\n/).forEach((line, i) => {
       if (!line.trim()) return;
       const parts = line.split(/[;,\t]/).map((x) => x.trim());
@@ -482,12 +482,6 @@ class ParamsForm {
       const ref = this.regional ? { region_id: parts[0], teacher_id, kind, resource_id } : { teacher_id, kind, resource_id };
       found.push({ ref, line: i + 1 });
     });
-    if (this.regional) {
-      // the API keeps a nation's entries region by region (first seen first) and names them by that order:
-      // sent in it, the entries stored are the ones sent and a problem's index finds its line
-      const order = [...new Set(found.map((x) => x.ref.region_id))];
-      found = order.flatMap((region) => found.filter((x) => x.ref.region_id === region));
-    }
     this.refLines[field] = found.map((x) => x.line);
     return found.map((x) => x.ref);
   }
