@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -38,8 +39,7 @@ def plan_nation_command(bundle: Path, out: Path, params_file: Path | None, time_
         nation = load_nation(bundle)
         params = load_nation_params(params_file, nation.region_ids)
         if time_limit is not None:
-            params = type(params)(params.params.model_copy(update={"time_limit_s": time_limit}), params.pinned,
-                                  params.forbidden)
+            params = replace(params, params=params.params.model_copy(update={"time_limit_s": time_limit}))
     except InputError as error:
         fail(error)
     counts = nation.counts()

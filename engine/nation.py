@@ -14,7 +14,7 @@ import json
 import tempfile
 import zipfile
 import zlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -448,6 +448,14 @@ class NationParams:
     params: Params
     pinned: dict[str, list[AssignmentRef]]
     forbidden: dict[str, list[AssignmentRef]]
+    # The region of each pinned (forbidden) entry in the order given: an entry is named by its place there.
+    given_order: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def entries(self, kind: str) -> list[tuple[str, AssignmentRef]]:
+        """The pinned (`kind` "pinned") or forbidden entries with their regions, in the order given."""
+        by_region = {region_id: iter(refs) for region_id, refs in getattr(self, kind).items()}
+        order = self.given_order.get(kind) or tuple(r for r, refs in getattr(self, kind).items() for _ in refs)
+        return [(region_id, next(by_region[region_id])) for region_id in order]
 
     def for_region(self, region_id: str, time_limit_s: float | None = None) -> Params:
         update: dict = {"pinned": self.pinned.get(region_id, []), "forbidden": self.forbidden.get(region_id, [])}
@@ -461,8 +469,9 @@ def nation_params(data: dict | None, region_ids: tuple[str, ...], source: str = 
     data = dict(data or {})
     problems: list[Problem] = []
     split: dict[str, dict[str, list]] = {"pinned": {}, "forbidden": {}}
-    for field in ("pinned", "forbidden"):
-        entries = data.get(field) or []
+    given: dict[str, list[str]] = {"pinned": [], "forbidden": []}
+    for kind in ("pinned", "forbidden"):
+        entries = data.get(kind) or []
         if not isinstance(entries, list):
             continue  # the model's check reports it
         plain = []
@@ -474,14 +483,15 @@ def nation_params(data: dict | None, region_ids: tuple[str, ...], source: str = 
             region_id = entry.pop("region_id", None)
             if region_id in (None, ""):
                 problems.append(Problem(source, "у закреплённого или запрещённого назначения страны нужен region_id",
-                                        "missing_value", i + 1, f"{field}.region_id"))
+                                        "missing_value", i + 1, f"{kind}.region_id"))
             elif region_id not in region_ids:
                 problems.append(Problem(source, "неизвестный регион (нет в regions.csv)", "unknown_id", i + 1,
-                                        f"{field}.region_id", str(region_id)))
+                                        f"{kind}.region_id", str(region_id)))
             else:
-                split[field].setdefault(region_id, []).append(len(plain))
+                split[kind].setdefault(region_id, []).append(len(plain))
+                given[kind].append(region_id)
             plain.append(entry)
-        data[field] = plain
+        data[kind] = plain
     try:
         params = params_from_dict(data, source)
     except InputError as error:  # the model's own problems, reported with the regions' ones
@@ -490,7 +500,8 @@ def nation_params(data: dict | None, region_ids: tuple[str, ...], source: str = 
         raise InputError(problems, title="Ошибки в параметрах плана")
     return NationParams(params.model_copy(update={"pinned": [], "forbidden": []}),
                         {r: [params.pinned[i] for i in idx] for r, idx in split["pinned"].items()},
-                        {r: [params.forbidden[i] for i in idx] for r, idx in split["forbidden"].items()})
+                        {r: [params.forbidden[i] for i in idx] for r, idx in split["forbidden"].items()},
+                        {kind: tuple(regions) for kind, regions in given.items()})
 
 
 def load_nation_params(path: str | Path | None, region_ids: tuple[str, ...]) -> NationParams:

@@ -186,7 +186,7 @@ def test_a_nations_plan_obeys_the_rules_and_equals_the_engines(server, nation, n
     assert sum(r["objective"] for r in summary["regions"]) == pytest.approx(summary["objective"], abs=1e-6)
 
 
-def test_params_of_a_nation_are_checked_before_queueing(server, nation):
+def test_params_of_a_nation_are_checked_before_queueing(server, nation, nation_dir):
     url = f"/v1/nations/{nation['nation_id']}/plans"
     with server.client(headers=as_("north")) as http:
         jobs = len(http.get("/v1/plans", params={"limit": 1000}).json())
@@ -206,7 +206,31 @@ def test_params_of_a_nation_are_checked_before_queueing(server, nation):
         answer = http.post(url, json={"params": {"pinned": [{**pin, "region_id": "R42"}], "workers": "many"}})
         assert {p["column"] for p in answer.json()["problems"]} >= {"params.pinned.region_id", "params.workers"}, \
             answer.text
+        # an entry is named by its place in the order given (the entries of regions interleaved)
+        good = {}
+        for region_id in ("R01", "R02"):
+            folder = nation_dir / "regions" / region_id
+            good[region_id] = {"region_id": region_id, "kind": "mentor",
+                               "teacher_id": str(pd.read_csv(folder / "teachers.csv", dtype=str)["teacher_id"][0]),
+                               "resource_id": str(pd.read_csv(folder / "mentors.csv", dtype=str)["mentor_id"][0])}
+        pinned = [good["R01"], good["R02"], {**good["R01"], "teacher_id": "nobody"}]
+        answer = http.post(url, json={"params": {"pinned": pinned}})
+        assert answer.status_code == 422, answer.text
+        assert [(p["column"], p["value"]) for p in answer.json()["problems"]] == \
+            [("params.pinned.2.teacher_id", "nobody")]
         assert len(http.get("/v1/plans", params={"limit": 1000}).json()) == jobs
+
+
+def test_a_nations_entries_keep_the_order_given_and_split_by_region(nation_dir):
+    nation = load_nation(nation_dir)
+    refs = [{"region_id": region_id, "teacher_id": f"T{i}", "kind": "mentor", "resource_id": f"M{i}"}
+            for i, region_id in enumerate(("R02", "R01", "R02", "R01", "R01"))]
+    params = nation_params({"pinned": refs, "forbidden": refs[:1]}, nation.region_ids)
+    assert [(region_id, ref.teacher_id) for region_id, ref in params.entries("pinned")] == \
+        [(r["region_id"], r["teacher_id"]) for r in refs]
+    assert [ref.teacher_id for ref in params.for_region("R01").pinned] == ["T1", "T3", "T4"]
+    assert [ref.teacher_id for ref in params.for_region("R02").forbidden] == ["T0"]
+    assert params.for_region("R01").forbidden == []
 
 
 # ------------------------------------------------------------------------------------------------

@@ -601,6 +601,141 @@ def test_a_broken_nation_shows_its_problems_by_region_file_row_and_column(page, 
     print("\nscreenshot:", path)
 
 
+def first_id(folder: Path, file: str, column: str) -> str:
+    import pandas as pd
+
+    return pd.read_csv(folder / file, dtype=str, keep_default_na=False)[column].iloc[0]
+
+
+def plan_problem_rows(page, selector: str) -> list[list[str]]:
+    """The rows of a plan form's problems table: parameter, line, value, message."""
+    rows = page.locator(f"{selector} tbody tr")
+    return [[norm(c) for c in rows.nth(i).locator("td").all_text_contents()] for i in range(rows.count())]
+
+
+def test_a_nation_is_planned_with_the_region_forms_parameters(page, server, artifacts, nation_dir) -> None:
+    """The nation's form has every parameter of the region's: what is typed is what the API stores, and the
+    plan obeys it; «defaults» restores them; a plan opened again fills the form with its own."""
+    from marshrut.engine.params import Params
+
+    upload_nation(page, "nation.zip", zip_tree(nation_dir))
+    page.wait_for_selector("#nation-info:not([hidden])")
+    nation_id = hash_ids(page)["nation"]
+    # the region's knobs, with the nation's own time limit
+    assert page.input_value("#nation-time_limit_s") == "120"
+    assert page.input_value("#nation-deficit_threshold") == "70"
+    assert page.input_value("#nation-max_programs") == "2"
+    assert norm(page.input_value("#nation-rub_per_point")) == "100 000"
+    assert page.is_checked("#nation-mentor_from_other_school")
+    assert norm(page.text_content("#nation-time_limit_s-hint")).startswith("На весь расчёт страны")
+    # the region's form is its own: it keeps its default time
+    assert page.input_value("#param-time_limit_s") == "60"
+
+    teacher = first_id(nation_dir, "regions/R02/teachers.csv", "teacher_id")
+    mentor = first_id(nation_dir, "regions/R02/mentors.csv", "mentor_id")
+    page.fill("#nation-time_limit_s", "12")
+    page.fill("#nation-deficit_threshold", "65,5")
+    page.fill("#nation-max_programs", "1")
+    page.uncheck("#nation-mentor_from_other_school")
+    page.click("#nation-plan-form details.refs summary")
+    page.fill("#nation-forbidden", f"R02; {teacher}; mentor; {mentor}")
+    page.click("#nation-start-button")
+    page.wait_for_selector("#nation-plan-status[data-status='done']", timeout=300_000)
+    page.wait_for_selector("body[data-nation-results]")
+    plan_id = hash_ids(page)["nation-plan"]
+    http = server.client()
+    plan = http.get(f"/v1/plans/{plan_id}").json()
+    forbidden = [{"region_id": "R02", "teacher_id": teacher, "kind": "mentor", "resource_id": mentor}]
+    expected = {**Params(time_limit_s=12, deficit_threshold=65.5, max_programs=1,
+                         mentor_from_other_school=False).model_dump(mode="json"), "pinned": [], "forbidden": forbidden}
+    assert plan["nation_id"] == nation_id and plan["params"] == expected
+
+    # the plan obeys them in every region: one program session at most per teacher, the forbidden pair absent
+    import pandas as pd
+
+    programs = 0
+    for region in http.get(f"/v1/plans/{plan_id}/summary").json()["regions"]:
+        answer = http.get(f"/v1/plans/{plan_id}/regions/{region['region_id']}/files/assignments.csv")
+        assert answer.status_code == 200
+        rows = pd.read_csv(io.BytesIO(answer.content), dtype=str, keep_default_na=False)
+        per_teacher = rows[rows["kind"] == "program"].groupby("teacher_id").size()
+        assert max(per_teacher.tolist(), default=0) <= 1, (region["region_id"], per_teacher.to_dict())
+        programs += int(per_teacher.sum())
+        if region["region_id"] == "R02":
+            assert not ((rows["teacher_id"] == teacher) & (rows["resource_id"] == mentor)).any()
+    assert programs >= 1, "the nation's teachers take programs: the limit is met, not avoided"
+    path = shot(page, artifacts, "9-nation-params", "#nation-plan-form")
+
+    # «defaults» puts every field back; the plan opened again fills them with its own
+    page.click("#nation-defaults-button")
+    assert [page.input_value(f"#nation-{key}") for key in ("time_limit_s", "deficit_threshold", "max_programs")] == \
+        ["120", "70", "2"]
+    assert page.is_checked("#nation-mentor_from_other_school") and page.input_value("#nation-forbidden") == ""
+    page.reload()
+    page.wait_for_selector(f"body[data-nation-results='{plan_id}']")
+    assert [page.input_value(f"#nation-{key}") for key in ("time_limit_s", "deficit_threshold", "max_programs")] == \
+        ["12", "65,5", "1"]
+    assert not page.is_checked("#nation-mentor_from_other_school")
+    assert page.input_value("#nation-forbidden") == f"R02; {teacher}; mentor; {mentor}"
+    http.close()
+    print("\nscreenshot:", path)
+
+
+def test_a_nations_bad_parameters_are_named_by_field_and_line(page, server, artifacts, nation_dir) -> None:
+    """A bad number and a bad line are named on the page and nothing is posted; the API's problems (an unknown
+    region, an unknown teacher of a region) are named by the field and the line of the text box."""
+    upload_nation(page, "nation.zip", zip_tree(nation_dir))
+    page.wait_for_selector("#nation-info:not([hidden])")
+    nation_id = hash_ids(page)["nation"]
+    http = server.client()
+
+    def stored() -> list:
+        return [p for p in http.get("/v1/plans").json() if p["nation_id"] == nation_id]
+
+    page.click("#nation-plan-form details.refs summary")
+    page.fill("#nation-deficit_threshold", "семьдесят")
+    page.fill("#nation-max_programs", "1,5")
+    page.fill("#nation-pinned", "R01; 02380; mentor")
+    page.click("#nation-start-button")
+    page.wait_for_selector("#nation-plan-problems:not([hidden])")
+    rows = plan_problem_rows(page, "#nation-plan-problems")
+    assert [row[:3] for row in rows] == [["Порог дефицита, балл", "—", "семьдесят"],
+                                         ["Программ ДПП на педагога, не больше", "—", "1,5"],
+                                         ["Обязательно включить", "1", "R01; 02380; mentor"]]
+    assert "нужно число" in rows[0][3] and "целое" in rows[1][3] and "регион; педагог; вид; ресурс" in rows[2][3]
+    assert stored() == []
+    # the region's form is untouched by the nation's problems
+    assert page.locator("#plan-problems").is_hidden()
+
+    # lines of three regions' entries; the second names a region the nation does not have
+    r01 = first_id(nation_dir, "regions/R01/teachers.csv", "teacher_id")
+    r01_mentor = first_id(nation_dir, "regions/R01/mentors.csv", "mentor_id")
+    r02 = first_id(nation_dir, "regions/R02/teachers.csv", "teacher_id")
+    r02_mentor = first_id(nation_dir, "regions/R02/mentors.csv", "mentor_id")
+    page.fill("#nation-deficit_threshold", "70")
+    page.fill("#nation-max_programs", "1")
+    page.fill("#nation-pinned", f"R01; {r01}; mentor; {r01_mentor}\nR99; {r01}; mentor; {r01_mentor}")
+    page.click("#nation-start-button")
+    page.wait_for_function("document.querySelector('#nation-plan-problems td') && "
+                           "document.querySelector('#nation-plan-problems').textContent.includes('R99')")
+    assert plan_problem_rows(page, "#nation-plan-problems") == \
+        [["Обязательно включить (region_id)", "2", "R99", "неизвестный регион (нет в regions.csv)"]]
+    assert stored() == []
+
+    # an unknown teacher on the third line, after a line of another region: named by its line, not its index
+    page.fill("#nation-pinned", f"R01; {r01}; mentor; {r01_mentor}\nR02; {r02}; mentor; {r02_mentor}\n"
+                                f"R01; НЕТ-ТАКОГО; mentor; {r01_mentor}")
+    page.click("#nation-start-button")
+    page.wait_for_function("document.querySelector('#nation-plan-problems').textContent.includes('НЕТ-ТАКОГО')")
+    rows = plan_problem_rows(page, "#nation-plan-problems")
+    assert [row[:3] for row in rows] == [["Обязательно включить (teacher_id)", "3", "НЕТ-ТАКОГО"]]
+    assert "R01" in rows[0][3]
+    assert stored() == []
+    path = shot(page, artifacts, "10-nation-param-problems", "#nation")
+    http.close()
+    print("\nscreenshot:", path)
+
+
 def test_a_nations_plan_is_followed_region_by_region_and_cancelled(page, server, artifacts, tmp_path) -> None:
     """The `russia` preset at 0.2% (85 regions, about 2,100 teachers): long enough to be seen running."""
     from marshrut.datasets.nation import generate_nation

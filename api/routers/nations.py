@@ -151,9 +151,9 @@ def create_nation_plan(nation_id: str, body: NationPlanRequest, request: Request
         problems.append({"file": "params", "message": f"не больше {settings.max_time_limit_s:g} с на этом сервере",
                          "code": "too_large", "row": None, "column": "params.time_limit_s",
                          "value": f"{params.params.time_limit_s:g}"})
-    refs = {field: [{**ref.model_dump(mode="json"), "region_id": region_id}
-                    for region_id, region_refs in getattr(params, field).items() for ref in region_refs]
-            for field in ("pinned", "forbidden")}
+    # In the order given, so that a problem's entry number is the caller's.
+    refs = {kind: [{**ref.model_dump(mode="json"), "region_id": region_id} for region_id, ref in params.entries(kind)]
+            for kind in ("pinned", "forbidden")}
     problems += _reference_problems(refs, ids)
     if problems:
         raise HTTPException(422, {"detail": "Ошибки в параметрах плана", "total": len(problems),

@@ -165,7 +165,6 @@ const state = {
   teachers: [],        // [{teacher_id, cluster, profile}]
   compNames: {},
   munNames: {},
-  refLines: {},        // pinned/forbidden: list index -> line of the text box
   nation: null,        // NationOut (section 4)
   nationPlan: null,    // PlanOut of the nation's plan shown
 };
@@ -412,68 +411,137 @@ const PARAMS = [
     hint: "Доля педагогов с дефицитами из школ «500+» (ШНОР), получивших хотя бы одно назначение (0 — не задана)." },
 ];
 
-function buildParams() {
-  const box = clear($("#params"));
-  for (const p of PARAMS) {
-    const id = "param-" + p.key;
-    const hintId = id + "-hint";
-    if (p.type === "checkbox") {
-      box.append(h("div", { class: "param check" },
-        h("label", { for: id }, h("input", { type: "checkbox", id, name: p.key, checked: p.def, "aria-describedby": hintId }), p.label),
-        h("p", { class: "hint", id: hintId, text: p.hint + " По умолчанию: да." })));
-    } else {
-      box.append(h("div", { class: "param" },
-        h("label", { for: id, text: p.label }), h("br"),
-        h("input", { type: "text", id, name: p.key, value: paramText(p.def), required: true,
-                     inputmode: p.step === 1 ? "numeric" : "decimal", autocomplete: "off", "aria-describedby": hintId }),
-        h("span", { class: "default", text: `по умолчанию ${paramText(p.def)}` }),
-        h("p", { class: "hint", id: hintId, text: p.hint })));
+/** A plan's parameter form: the §3 parameters (`#<prefix><key>` inside `#<box>`), the pinned and forbidden
+ *  text boxes (`#<refs>pinned`, `#<refs>forbidden`) and the box of its problems. The region's form and the
+ *  nation's share it; a nation's pinned and forbidden lines start with the region (`regional`). */
+class ParamsForm {
+  constructor({ params, prefix, box, refs, problems, regional = false }) {
+    Object.assign(this, { params, prefix, box, refs, problemsBox: problems, regional });
+    this.refLines = {};  // pinned/forbidden: list index -> line of the text box
+  }
+  input(p) { return $("#" + this.prefix + p.key); }
+  refsBox(field) { return $("#" + this.refs + field); }
+
+  build() {
+    const box = clear($("#" + this.box));
+    for (const p of this.params) {
+      const id = this.prefix + p.key;
+      const hintId = id + "-hint";
+      if (p.type === "checkbox") {
+        box.append(h("div", { class: "param check" },
+          h("label", { for: id }, h("input", { type: "checkbox", id, name: p.key, checked: p.def, "aria-describedby": hintId }), p.label),
+          h("p", { class: "hint", id: hintId, text: p.hint + " По умолчанию: да." })));
+      } else {
+        box.append(h("div", { class: "param" },
+          h("label", { for: id, text: p.label }), h("br"),
+          h("input", { type: "text", id, name: p.key, value: paramText(p.def), required: true,
+                       inputmode: p.step === 1 ? "numeric" : "decimal", autocomplete: "off", "aria-describedby": hintId }),
+          h("span", { class: "default", text: `по умолчанию ${paramText(p.def)}` }),
+          h("p", { class: "hint", id: hintId, text: p.hint })));
+      }
     }
   }
+
+  reset() {
+    for (const p of this.params) {
+      if (p.type === "checkbox") this.input(p).checked = p.def; else this.input(p).value = paramText(p.def);
+    }
+    this.refsBox("pinned").value = "";
+    this.refsBox("forbidden").value = "";
+  }
+
+  fill(params) {
+    for (const p of this.params) {
+      const value = p.nest ? (params[p.nest[0]] || {})[p.nest[1]] : params[p.key];
+      if (value == null && p.nest) { this.input(p).value = paramText(p.def); continue; }
+      if (value == null) continue;
+      if (p.type === "checkbox") this.input(p).checked = !!value; else this.input(p).value = paramText(p.scale ? value / p.scale : value);
+    }
+    for (const field of ["pinned", "forbidden"]) {
+      const list = Array.isArray(params[field]) ? params[field] : [];
+      this.refsBox(field).value = list.map((r) => (this.regional ? `${r.region_id}; ` : "") +
+                                                  `${r.teacher_id}; ${r.kind}; ${r.resource_id}`).join("\n");
+      this.refLines[field] = list.map((r, i) => i + 1);  // written in the list's order
+    }
+  }
+
+  /** The lines of a pinned or forbidden box: `[region;] teacher; kind; resource`, a problem for any other. */
+  parseRefs(field, problems) {
+    const shape = (this.regional ? "регион; " : "") + "педагог; вид; ресурс";
+    const width = this.regional ? 4 : 3;
+    const found = [];
+    this.refsBox(field).value.split(/\r?\n/).forEach((line, i) => {
+      if (!line.trim()) return;
+      const parts = line.split(/[;,\t]/).map((x) => x.trim());
+      const [teacher_id, kind, resource_id] = parts.slice(width - 3);
+      if (parts.length !== width || !parts.every(Boolean) || !["mentor", "internship", "program"].includes(kind)) {
+        problems.push({ file: "params", row: i + 1, column: field === "pinned" ? "Обязательно включить" : "Не включать", value: line,
+                        message: `нужно «${shape}», вид — mentor, internship или program`, code: "bad_line" });
+        return;
+      }
+      const ref = this.regional ? { region_id: parts[0], teacher_id, kind, resource_id } : { teacher_id, kind, resource_id };
+      found.push({ ref, line: i + 1 });
+    });
+    this.refLines[field] = found.map((x) => x.line);
+    return found.map((x) => x.ref);
+  }
+
+  read() {
+    const params = {};
+    const problems = [];
+    for (const p of this.params) {
+      const input = this.input(p);
+      if (p.type === "checkbox") { params[p.key] = input.checked; continue; }
+      const value = readNumber(p, input, problems);
+      if (value == null) continue;
+      if (p.nest) {
+        if (value > 0) (params[p.nest[0]] = params[p.nest[0]] || {})[p.nest[1]] = value * p.scale;
+      } else params[p.key] = value;
+    }
+    params.pinned = this.parseRefs("pinned", problems);
+    params.forbidden = this.parseRefs("forbidden", problems);
+    return { params, problems };
+  }
+
+  /** Problems of the parameters, the page's or the server's, each with the field and the line it is about. */
+  showProblems(body) {
+    const box = clear($("#" + this.problemsBox));
+    if (!body) { box.hidden = true; return; }
+    const where = (p) => {
+      // the server names `params.pinned.3.resource_id` (an entry by its index), or `params.pinned.region_id`
+      // with the entry's number as the row: show the field and the line of the text box
+      const ref = /^(?:params\.)?(pinned|forbidden)(?:\.(\d+))?(?:\.(\w+))?$/.exec(p.column || "");
+      if (ref) {
+        const index = ref[2] != null ? Number(ref[2]) : p.row != null ? p.row - 1 : null;
+        const line = index == null ? null : (this.refLines[ref[1]] || [])[index] || index + 1;
+        return [(ref[1] === "pinned" ? "Обязательно включить" : "Не включать") + (ref[3] ? ` (${ref[3]})` : ""), line];
+      }
+      const key = (p.column || "").replace(/^params\./, "");
+      const param = this.params.find((x) => x.key === key || (x.nest && x.nest.join(".") === key));
+      return [param ? param.label : p.column, p.row];
+    };
+    const rows = (body.problems || []).map((p) => {
+      const [field, line] = where(p);
+      return h("tr", {},
+        h("td", {}, field ? h("code", { text: field }) : "—"),
+        h("td", { text: line == null ? "—" : String(line) }),
+        h("td", { class: "value-cell" }, p.value == null ? "—" : h("code", { text: p.value })),
+        h("td", { text: p.message || "" }));
+    });
+    box.append(h("h3", { text: body.detail || "Ошибки в параметрах плана" }));
+    if (rows.length) {
+      box.append(h("div", { class: "table-scroll" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", { text: "Параметр" }), h("th", { text: "Строка" }), h("th", { text: "Значение" }), h("th", { text: "Что не так" }))),
+        h("tbody", {}, rows))));
+    }
+    box.hidden = false;
+  }
 }
+const REGION_FORM = new ParamsForm({ params: PARAMS, prefix: "param-", box: "params", refs: "", problems: "plan-problems" });
 
 function paramText(value) {
   return typeof value === "number" ? nf(0).format(Math.trunc(value)) + (Number.isInteger(value) ? ""
     : "," + String(value).split(".")[1]) : String(value);
-}
-
-function resetParams() {
-  for (const p of PARAMS) {
-    const input = $("#param-" + p.key);
-    if (p.type === "checkbox") input.checked = p.def; else input.value = paramText(p.def);
-  }
-  $("#pinned").value = "";
-  $("#forbidden").value = "";
-}
-
-function fillParams(params) {
-  for (const p of PARAMS) {
-    const value = p.nest ? (params[p.nest[0]] || {})[p.nest[1]] : params[p.key];
-    if (value == null && p.nest) { $("#param-" + p.key).value = paramText(p.def); continue; }
-    if (value == null) continue;
-    const input = $("#param-" + p.key);
-    if (p.type === "checkbox") input.checked = !!value; else input.value = paramText(p.scale ? value / p.scale : value);
-  }
-  const refs = (list) => (Array.isArray(list) ? list.map((r) => `${r.teacher_id}; ${r.kind}; ${r.resource_id}`).join("\n") : "");
-  $("#pinned").value = refs(params.pinned);
-  $("#forbidden").value = refs(params.forbidden);
-}
-
-function parseRefs(text, field, problems) {
-  const out = [], lines = [];
-  text.split(/\r?\n/).forEach((line, i) => {
-    if (!line.trim()) return;
-    const parts = line.split(/[;,\t]/).map((x) => x.trim());
-    if (parts.length !== 3 || !parts.every(Boolean) || !["mentor", "internship", "program"].includes(parts[1])) {
-      problems.push({ file: "params", row: i + 1, column: field === "pinned" ? "Обязательно включить" : "Не включать", value: line,
-                      message: "нужно «педагог; вид; ресурс», вид — mentor, internship или program", code: "bad_line" });
-      return;
-    }
-    out.push({ teacher_id: parts[0], kind: parts[1], resource_id: parts[2] });
-    lines.push(i + 1);
-  });
-  state.refLines[field] = lines;
-  return out;
 }
 
 /** A number typed the Russian way (spaces, decimal comma) within the parameter's range; null and a problem otherwise. */
@@ -491,56 +559,12 @@ function readNumber(p, input, problems) {
   return null;
 }
 
-function readParams() {
-  const params = {};
-  const problems = [];
-  for (const p of PARAMS) {
-    const input = $("#param-" + p.key);
-    if (p.type === "checkbox") { params[p.key] = input.checked; continue; }
-    const value = readNumber(p, input, problems);
-    if (value == null) continue;
-    if (p.nest) {
-      if (value > 0) (params[p.nest[0]] = params[p.nest[0]] || {})[p.nest[1]] = value * p.scale;
-    } else params[p.key] = value;
-  }
-  params.pinned = parseRefs($("#pinned").value, "pinned", problems);
-  params.forbidden = parseRefs($("#forbidden").value, "forbidden", problems);
-  return { params, problems };
-}
-
-function renderPlanProblems(body, box = $("#plan-problems")) {
-  clear(box);
-  if (!body) { box.hidden = true; return; }
-  const where = (p) => {  // the server names `params.pinned.3.resource_id`: show the field and its line
-    const ref = /^(?:params\.)?(pinned|forbidden)\.(\d+)(?:\.(\w+))?$/.exec(p.column || "");
-    if (ref) {
-      const line = (state.refLines[ref[1]] || [])[Number(ref[2])] || Number(ref[2]) + 1;
-      return [(ref[1] === "pinned" ? "Обязательно включить" : "Не включать") + (ref[3] ? ` (${ref[3]})` : ""), line];
-    }
-    const key = (p.column || "").replace(/^params\./, "");
-    const param = PARAMS.find((x) => x.key === key || (x.nest && x.nest.join(".") === key));
-    return [param ? param.label : p.column, p.row];
-  };
-  const rows = (body.problems || []).map((p) => h("tr", {},
-    h("td", {}, where(p)[0] ? h("code", { text: where(p)[0] }) : "—"),
-    h("td", { text: where(p)[1] == null ? "—" : String(where(p)[1]) }),
-    h("td", { class: "value-cell" }, p.value == null ? "—" : h("code", { text: p.value })),
-    h("td", { text: p.message || "" })));
-  box.append(h("h3", { text: body.detail || "Ошибки в параметрах плана" }));
-  if (rows.length) {
-    box.append(h("div", { class: "table-scroll" }, h("table", {},
-      h("thead", {}, h("tr", {}, h("th", { text: "Параметр" }), h("th", { text: "Строка" }), h("th", { text: "Значение" }), h("th", { text: "Что не так" }))),
-      h("tbody", {}, rows))));
-  }
-  box.hidden = false;
-}
-
 async function startPlan(event) {
   event.preventDefault();
   if (!state.region) return;
-  const { params, problems } = readParams();
-  if (problems.length) { renderPlanProblems({ detail: "Ошибки в параметрах плана", problems }); return; }
-  renderPlanProblems(null);
+  const { params, problems } = REGION_FORM.read();
+  if (problems.length) { REGION_FORM.showProblems({ detail: "Ошибки в параметрах плана", problems }); return; }
+  REGION_FORM.showProblems(null);
   $("#start-button").disabled = true;
   try {
     const created = await api("/v1/plans", { method: "POST", headers: { "content-type": "application/json" },
@@ -550,7 +574,7 @@ async function startPlan(event) {
     await followPlan(created.plan_id);
     refreshPlans();
   } catch (error) {
-    renderPlanProblems(error.body && error.body.problems ? error.body : { detail: error.message, problems: [] });
+    REGION_FORM.showProblems(error.body && error.body.problems ? error.body : { detail: error.message, problems: [] });
     $("#start-button").disabled = false;
   }
 }
@@ -627,7 +651,7 @@ function onPlan(plan) {
   } else {
     refreshPlans();
     if (plan.status === "done") loadResults(plan);
-    if (plan.status === "failed" && plan.error) renderPlanProblems(plan.error);
+    if (plan.status === "failed" && plan.error) REGION_FORM.showProblems(plan.error);
   }
 }
 
@@ -1370,7 +1394,13 @@ function renderRoute(route, teacher) {
 // ------------------------------------------------------------------------------------------------
 // 4. Nation: regions tied by federal seats and money (docs/nation.md)
 // ------------------------------------------------------------------------------------------------
-const NATION_TIME_LIMIT = { key: "time_limit_s", label: "Время расчёта страны, секунд", def: 120, min: 1, step: "any" };
+// the region's parameters, applied in every region of the nation; the time limit is the whole nation's
+const NATION_TIME_LIMIT_S = 120;
+const NATION_PARAMS = PARAMS.map((p) => (p.key !== "time_limit_s" ? p : Object.assign({}, p, {
+  label: "Время расчёта страны, секунд", def: NATION_TIME_LIMIT_S,
+  hint: "На весь расчёт страны: все регионы и раунды федеральных цен, от постановки в очередь до готовых файлов." })));
+const NATION_FORM = new ParamsForm({ params: NATION_PARAMS, prefix: "nation-", box: "nation-params", refs: "nation-",
+                                     problems: "nation-plan-problems", regional: true });
 const PRICING_STATUS = { OPTIMAL: "доказано (OPTIMAL)", FEASIBLE: "без доказательства (FEASIBLE)" };
 const NATION_FILES = [["plan.xlsx", "plan.xlsx"], ["assignments.csv", "назначения"], ["routes.csv", "маршруты"],
                       ["clusters.csv", "профили"], ["summary.json", "сводка"]];
@@ -1410,10 +1440,9 @@ async function openNation(nation) {
            { dataset: { key: "federal_programs" } }),
     figure("федеральных мест", fmt.int(nation.federal_seats), "на всех сессиях", { dataset: { key: "federal_seats" } }),
     figure("федеральный бюджет", fmt.rub(nation.federal_budget_rub), null, { dataset: { key: "federal_budget_rub" } }));
-  if (!$("#nation-time_limit_s").value) $("#nation-time_limit_s").value = paramText(NATION_TIME_LIMIT.def);
   $("#nation-progress").hidden = true;
   $("#nation-results").hidden = true;
-  renderPlanProblems(null, $("#nation-plan-problems"));
+  NATION_FORM.showProblems(null);
   delete document.body.dataset.nationResults;
   setHash();
   if (nation.plans > 0) {  // the newest plan of this nation, as the region's section opens its own
@@ -1427,18 +1456,16 @@ async function openNation(nation) {
 async function startNationPlan(event) {
   event.preventDefault();
   if (!state.nation) return;
-  const problems = [];
-  const limit = readNumber(NATION_TIME_LIMIT, $("#nation-time_limit_s"), problems);
-  const box = $("#nation-plan-problems");
-  if (problems.length) { renderPlanProblems({ detail: "Ошибки в параметрах плана", problems }, box); return; }
-  renderPlanProblems(null, box);
+  const { params, problems } = NATION_FORM.read();
+  if (problems.length) { NATION_FORM.showProblems({ detail: "Ошибки в параметрах плана", problems }); return; }
+  NATION_FORM.showProblems(null);
   $("#nation-start-button").disabled = true;
   try {
     const created = await api(`/v1/nations/${state.nation.nation_id}/plans`, {
-      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ params: { time_limit_s: limit } }) });
+      method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ params }) });
     await followNationPlan(created.plan_id);
   } catch (error) {
-    renderPlanProblems(error.body && error.body.problems ? error.body : { detail: error.message, problems: [] }, box);
+    NATION_FORM.showProblems(error.body && error.body.problems ? error.body : { detail: error.message, problems: [] });
     $("#nation-start-button").disabled = false;
   }
 }
@@ -1459,7 +1486,9 @@ async function followNationPlan(planId) {
   stopPolling("nation");
   $("#nation-results").hidden = true;
   delete document.body.dataset.nationResults;
-  onNationPlan(await api(`/v1/plans/${planId}`));
+  const plan = await api(`/v1/plans/${planId}`);
+  if (plan.params) NATION_FORM.fill(plan.params);  // the form shows what the plan was made with
+  onNationPlan(plan);
 }
 
 function onNationPlan(plan) {
@@ -1477,14 +1506,14 @@ function onNationPlan(plan) {
   } else if (plan.status === "done") {
     loadNationResults(plan);
   } else if (plan.status === "failed" && plan.error) {
-    renderPlanProblems(plan.error, $("#nation-plan-problems"));
+    NATION_FORM.showProblems(plan.error);
   }
 }
 
 function renderNationProgress(plan) {
   const p = plan.progress || {};
   const summary = plan.summary || {};
-  const limit = (plan.params && plan.params.time_limit_s) || NATION_TIME_LIMIT.def;
+  const limit = (plan.params && plan.params.time_limit_s) || NATION_TIME_LIMIT_S;
   const node = $("#nation-plan-status");
   const kind = plan.status === "done" ? "ok" : plan.status === "failed" ? "error" : plan.status === "cancelled" ? "" : "busy";
   let text = `План страны: ${STATUS[plan.status] || plan.status}`;
@@ -1573,7 +1602,8 @@ async function loadNationResults(plan) {
 // ------------------------------------------------------------------------------------------------
 async function init() {
   FONT = getComputedStyle(document.body).fontFamily || FONT;
-  buildParams();
+  REGION_FORM.build();
+  NATION_FORM.build();
   $("#upload-form").addEventListener("submit", uploadBundle);
   REGION_PROBLEMS.build("Ошибки в наборе данных", "Список ошибок, прокручивается");
   NATION_PROBLEMS.build("Ошибки в наборе данных страны", "Список ошибок страны, прокручивается");
@@ -1586,7 +1616,8 @@ async function init() {
   });
   $("#plan-form").addEventListener("submit", startPlan);
   $("#cancel-button").addEventListener("click", cancelPlan);
-  $("#defaults-button").addEventListener("click", resetParams);
+  $("#defaults-button").addEventListener("click", () => REGION_FORM.reset());
+  $("#nation-defaults-button").addEventListener("click", () => NATION_FORM.reset());
   $("#teacher-form").addEventListener("submit", showTeacher);
   $("#teacher-input").addEventListener("input", updateTeacherOptions);
   $("#api-key").value = apiKey();
@@ -1613,7 +1644,7 @@ async function init() {
   if (wanted.plan && state.region) {
     try {
       await followPlan(wanted.plan);
-      if (state.plan && state.plan.params) fillParams(state.plan.params);
+      if (state.plan && state.plan.params) REGION_FORM.fill(state.plan.params);
     } catch (error) { /* gone */ }
   }
   await refreshNationList(wanted.nation);
