@@ -118,3 +118,23 @@ def test_timefold_peer_runs_in_a_worker(tmp_path):
     if info["status"] == "FEASIBLE":
         assert oracle.check_plan(bundle, {}, pd.read_csv(tmp_path / "tf" / "assignments.csv", dtype=str,
                                                          keep_default_na=False)) == []
+
+
+def test_readme_table_rows_are_measured_from_a_real_plan(tmp_path, capsys):
+    """README's table tool plans the shipped sample through the CLI, timed, and prints its row from the
+    plan's summary.json, in README's format."""
+    from marshrut.benchmarks import readme_table
+
+    assert readme_table.main(["--only", "tomsk-school-44", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    summary = json.loads((tmp_path / "plan-0" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["teachers"] == 84 and summary["statistics"]["options"] > 0
+    row = printed[-1].split(" | ")
+    assert row[0] == "| tomsk-school-44" and row[1] == "84" and row[3] == "20 s"
+    assert row[2] == f"{summary['statistics']['options']:,}"
+    assert row[4].startswith(f"{summary['objective']:,.2f}, ")
+    wall = float(row[4].split("wall ")[1].split(" s")[0])
+    peak = float(row[4].split("peak ")[1].split(" GiB")[0])
+    assert 0 < wall < 120 and 0.05 < peak < 8  # a real process's clock and memory, not zeros
+    with pytest.raises(SystemExit):
+        readme_table.main(["--only", "no such region", "--out", str(tmp_path)])
