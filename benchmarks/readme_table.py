@@ -18,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from .wall_clock import timed
+from .wall_clock import MARSHRUT, timed
 
 # (README's name of the row, preset or "sample:<folder>", teachers (None: the preset's), time limit s)
 ROWS = [
@@ -71,11 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("no such row; the rows are: " + "; ".join(row[0] for row in ROWS))
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    marshrut = [sys.executable, "-c", "from marshrut.cli import main; main()"]
     for i, (name, source, teachers, limit) in enumerate(rows):
         plan_dir = out / f"plan-{i}"
         load_before = os.getloadavg()[0]
-        run = timed([*marshrut, "plan", str(bundle(source, teachers)), "--out", str(plan_dir),
+        run = timed([*MARSHRUT, "plan", str(bundle(source, teachers)), "--out", str(plan_dir),
                      "--time-limit", str(limit), "--quiet"], out / f"plan-{i}.log")
         if run["status"] != 0:
             print(f"| {name} | the plan failed (exit {run['status']}): see {out / f'plan-{i}.log'} |", flush=True)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
+# The `marshrut` command of the interpreter running the benchmark (its environment's marshrut, whatever PATH says).
+MARSHRUT = [sys.executable, "-c", "from marshrut.cli import main; main()"]
 PLAN_FILES = ("assignments.csv", "routes.csv", "clusters.csv", "summary.json", "plan.xlsx", "explain.csv",
               "explain_totals.csv")
 
@@ -61,7 +63,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.replot:
         _to_readme(out, args)
         return 0
-    marshrut = [sys.executable, "-c", "from marshrut.cli import main; main()"]
     rows = []
     for preset in args.presets:
         bundle = out / "bundles" / preset
@@ -69,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             generate_bundle(preset, bundle, seed=0)
         load = os.getloadavg()
         plan_dir = out / f"plan-{preset}"
-        plan = timed([*marshrut, "plan", str(bundle), "--out", str(plan_dir), "--time-limit", str(args.time_limit),
+        plan = timed([*MARSHRUT, "plan", str(bundle), "--out", str(plan_dir), "--time-limit", str(args.time_limit),
                       "--quiet"], out / f"plan-{preset}.log")
         to_files = max((plan_dir / n).stat().st_mtime for n in PLAN_FILES) - plan["started"]
         summary = pd.read_json(plan_dir / "summary.json", typ="series")
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
                "load_before": f"{load[0]:.1f}"}
         if not args.no_sweep:
             sweep_dir = out / f"sweep-{preset}"
-            sweep = timed([*marshrut, "sweep", str(bundle), "--budget", "0.5x..2x", "--points", "7", "--out",
+            sweep = timed([*MARSHRUT, "sweep", str(bundle), "--budget", "0.5x..2x", "--points", "7", "--out",
                            str(sweep_dir), "--time-limit", str(args.time_limit)], out / f"sweep-{preset}.log")
             curve = pd.read_csv(sweep_dir / "sweep-budget.csv")
             row.update(sweep_wall_s=round(sweep["wall_s"], 1), sweep_over_plan=round(sweep["wall_s"] / plan["wall_s"], 2),

@@ -368,10 +368,11 @@ class Decomposition:
         # half the time left (the rounds after it need the rest); the two passes' bounds are both proofs,
         # and the lower one counts.
         shallow = min(node_limit, SHALLOW_NODE_LIMIT)
+        limits = self.scale * duals.value_of_limits(self.inst)
         z, exact, routes = self.pricer(prices, shallow, tolerance, deadline=deadline)
         now = time.perf_counter()
         if node_limit > shallow and not exact.all() and (deadline is None or now < deadline) \
-                and self._worth_deepening(duals, z, exact):
+                and self._worth_deepening(limits + float(z.sum()), z, exact):
             again = ~exact
             z_deep, exact_deep, routes_deep = self.pricer(prices, node_limit, tolerance, active=again,
                                                           deadline=None if deadline is None else (now + deadline) / 2)
@@ -380,17 +381,17 @@ class Decomposition:
             mine = found[self.inst.options.teacher]
             routes[mine] = routes_deep[mine]
             exact |= found
-        bound = self.scale * duals.value_of_limits(self.inst) + float(z.sum())
+        bound = limits + float(z.sum())
         bound += 1e-9 * max(1.0, abs(bound))  # floating-point safety margin
         if bound < self.best_bound:
             self.best_bound, self.best_duals, self.best_routes = bound, duals, routes
         return bound, routes, int((~exact).sum())
 
-    def _worth_deepening(self, duals: Duals, z: np.ndarray, exact: np.ndarray) -> bool:
-        """Whether the searches cut short hold back enough of the bound to search them deeper (DEEPEN_SHARE)."""
+    def _worth_deepening(self, bound: float, z: np.ndarray, exact: np.ndarray) -> bool:
+        """Whether the searches cut short hold back enough of `bound` (the shallow pass's) to search them
+        deeper (DEEPEN_SHARE)."""
         if not np.isfinite(self.reference):
             return True
-        bound = self.scale * duals.value_of_limits(self.inst) + float(z.sum())
         unproved = float((z - self.pricer.found)[~exact].sum())
         return unproved >= DEEPEN_SHARE * (bound - self.reference)
 
