@@ -133,3 +133,28 @@ def test_the_first_highs_model_prints_no_banner():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout == "done\n"
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_route_mips_improve_a_plan_group_by_group_and_keep_every_rule(tmp_path, seed):
+    # The biggest regions have too many routes for one MIP: improve_plan solves a group of teachers at a time
+    # over their routes, within what the rest of the plan leaves. From a plan with half its routes taken away
+    # the groups (a few routes each, so there are many) must win value back, and never break a rule.
+    from marshrut.engine.rules import violations
+    from marshrut.engine.solver.greedy import Residuals, greedy
+
+    folder = random_bundle(230 + seed, tmp_path / "b", teachers=30, tight=0.7)
+    region = load_bundle(folder)
+    inst = Instance.build(region, Params(), pool=True)
+    decomposition = Decomposition(inst)
+    start = greedy(inst, inst.options.pinned.copy())
+    decomposition.run(start, time_limit=10.0)
+    poor = start.copy()
+    teachers = np.unique(inst.options.teacher[start & ~inst.options.pinned])
+    poor[np.isin(inst.options.teacher, teachers[::2]) & ~inst.options.pinned] = False
+    better = decomposition.improve_plan(poor, time_limit=20.0, max_columns=4)
+    assert decomposition.improve_stats["route_mip_groups"] > 1
+    assert not Residuals(inst, better).overdrawn()
+    assert violations(region, inst.params, inst.real_activities, inst.real_plan(better)) == []
+    assert (better & inst.options.pinned).sum() == inst.options.pinned.sum()
+    assert inst.solver_objective(better) > inst.solver_objective(poor) + 1e-6

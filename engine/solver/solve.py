@@ -50,6 +50,9 @@ MASTER_MIP_SECONDS = 30.0
 # for 10 s at 185,000 routes, and 24 s asked for about 10 s at 38,000 routes on altai-krai on a loaded
 # machine); there the rounded master stands alone.
 MASTER_MIP_COLUMNS = 15_000
+# Past it, Decomposition.improve_plan's MIPs over a group's routes at a time, in this share of the time left
+# after the rounding (the rest goes to the neighbourhoods).
+ROUTE_MIP_SHARE = 0.7
 OPTIMAL_TOLERANCE = 1e-6  # relative gap under which a plan is reported as proved optimal
 
 
@@ -169,6 +172,17 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
         if inst.solver_objective(plan) > objective:
             chosen, objective = plan, inst.solver_objective(plan)
             tracker.update("rounded master", objective, bound)
+    remaining = deadline - time.perf_counter()
+    if rounds and decomposition.n_columns > MASTER_MIP_COLUMNS and remaining > 1.0 \
+            and not _settled(objective, bound, params):
+        # Too many routes for one MIP: group by group, where the master and the plan disagree most.
+        with _ticking(tracker, "routes mip"):
+            plan = decomposition.improve_plan(chosen, ROUTE_MIP_SHARE * remaining)
+        plan = greedy(inst, _repaired(inst, plan))
+        stats.update(decomposition.improve_stats, route_mip_objective=inst.solver_objective(plan))
+        if inst.solver_objective(plan) > objective:
+            chosen, objective = plan, inst.solver_objective(plan)
+            tracker.update("routes mip", objective, bound)
     remaining = deadline - time.perf_counter()
     if rounds and decomposition.n_columns <= MASTER_MIP_COLUMNS and remaining > 0.5 \
             and not _settled(objective, bound, params):
