@@ -5,8 +5,9 @@
    that tie teachers together; priced, the problem splits into one small problem per teacher, solved
    exactly over all her options (engine.solver.routes). That gives the proved bound (Lagrangian
    duality) and routes for a master LP over routes.
-3. Plans from the master: its solution rounded (routes taken whole, the rest priced again), and
-   where the master is small, HiGHS' MIP over its routes.
+3. Plans from the master: its solution rounded (routes taken whole, the rest priced again), then
+   HiGHS' MIP over its routes: all of them where the master is small, else a group of teachers at a
+   time (Decomposition.improve_plan).
 4. Small instances: the LP over options for reduced-cost fixing, then one MIP of all live options,
    which usually proves optimality.
 5. Large-neighbourhood search with the time left: an exact sub-solver re-optimises a group of
