@@ -248,6 +248,7 @@ class Decomposition:
         self._lp: WarmMaster | None = None  # the master LP, built at its first solve
         self.final_master: float | None = None  # the master's value when solved after the last round only
         self.reference = -np.inf  # the best plan's or master LP's value known: what the bound is closing on
+        self.improve_stats: dict = {}  # what the last improve_plan did
 
     @property
     def n_columns(self) -> int:
@@ -648,18 +649,15 @@ class Decomposition:
         if max_columns is None:  # a group's MIP should end in its time: smaller groups when it is short
             max_columns = int(np.clip(ROUTE_MIP_COLUMNS_PER_SECOND * time_limit, ROUTE_MIP_MIN_COLUMNS, ROUTE_MIP_COLUMNS))
         inst = self.inst
+        self.add(chosen)  # the plan's own routes are columns too (appended: the master's x keeps its indices)
         weight = np.zeros(len(self._routes))
         weight[:len(self.x)] = self.x  # the master's solution over the routes it knew
-        self.add(chosen)  # the plan's own routes are columns too
-        weight = np.r_[weight, np.zeros(len(self._routes) - len(weight))]
         master = self._master()
         n_conv = master.n_convexity
         index = {key: j for j, key in enumerate(self._routes)}
         in_plan = np.zeros(len(self._routes))
-        plan_column = np.full(len(inst.need), -1, dtype=np.int64)
-        for t, route in self._routes_in(chosen):
-            j = index[tuple(route.tolist())]
-            in_plan[j], plan_column[t] = 1.0, j
+        for _, route in self._routes_in(chosen):
+            in_plan[index[tuple(route.tolist())]] = 1.0
         elsewhere = np.bincount(master.route_teacher, weights=weight * (1 - in_plan), minlength=len(inst.need))
         candidates = np.flatnonzero(elsewhere > 1e-3)
         candidates = candidates[np.argsort(-elsewhere[candidates], kind="stable")]
@@ -674,9 +672,9 @@ class Decomposition:
             group = candidates[first:first + count]
             first += count
             mine = np.flatnonzero(np.isin(master.route_teacher, group))
-            a = coupling[:, mine]
-            rows = np.flatnonzero(np.diff(a.tocsr().indptr))
-            a = a[rows]
+            uses = coupling[:, mine]
+            rows = np.flatnonzero(np.diff(uses.tocsr().indptr))
+            a = uses[rows]
             limit = master.upper[n_conv:][rows] - used[rows] + a @ in_plan[mine]
             c = convexity[:, mine]
             conv_rows = np.flatnonzero(np.diff(c.tocsr().indptr))
@@ -695,7 +693,7 @@ class Decomposition:
             if master.value[mine] @ take <= master.value[mine] @ in_plan[mine] + 1e-9:
                 continue
             improved += 1
-            used += coupling[:, mine] @ (take - in_plan[mine])
+            used += uses @ (take - in_plan[mine])
             in_plan[mine] = take
         self.improve_stats = {"route_mip_groups": groups, "route_mip_improved": improved}
         plan = np.zeros(inst.n_options, dtype=bool)

@@ -174,24 +174,17 @@ def solve(region: RegionData, params: Params, on_progress: Callable[[Progress], 
             chosen, objective = plan, inst.solver_objective(plan)
             tracker.update("rounded master", objective, bound)
     remaining = deadline - time.perf_counter()
-    if rounds and decomposition.n_columns > MASTER_MIP_COLUMNS and remaining > 1.0 \
-            and not _settled(objective, bound, params):
-        # Too many routes for one MIP: group by group, where the master and the plan disagree most.
+    whole = decomposition.n_columns <= MASTER_MIP_COLUMNS  # else too many routes for one MIP
+    if rounds and remaining > (0.5 if whole else 1.0) and not _settled(objective, bound, params):
         with _ticking(tracker, "routes mip"):
-            plan = decomposition.improve_plan(chosen, ROUTE_MIP_SHARE * remaining)
-        plan = greedy(inst, _repaired(inst, plan))
-        stats.update(decomposition.improve_stats, route_mip_objective=inst.solver_objective(plan))
-        if inst.solver_objective(plan) > objective:
-            chosen, objective = plan, inst.solver_objective(plan)
-            tracker.update("routes mip", objective, bound)
-    remaining = deadline - time.perf_counter()
-    if rounds and decomposition.n_columns <= MASTER_MIP_COLUMNS and remaining > 0.5 \
-            and not _settled(objective, bound, params):
-        with _ticking(tracker, "routes mip"):
-            plan = decomposition.integer_plan(min(MASTER_MIP_SECONDS, MASTER_MIP_SHARE * remaining))
+            plan = decomposition.integer_plan(min(MASTER_MIP_SECONDS, MASTER_MIP_SHARE * remaining)) if whole \
+                else decomposition.improve_plan(chosen, ROUTE_MIP_SHARE * remaining)  # group by group
         if plan is not None:
             plan = greedy(inst, _repaired(inst, plan))
-            stats["master_mip_objective"] = inst.solver_objective(plan)
+            if whole:
+                stats["master_mip_objective"] = inst.solver_objective(plan)
+            else:
+                stats.update(decomposition.improve_stats, route_mip_objective=inst.solver_objective(plan))
             if inst.solver_objective(plan) > objective:
                 chosen, objective = plan, inst.solver_objective(plan)
                 tracker.update("routes mip", objective, bound)
